@@ -1,0 +1,1 @@
+"""Reading, cleaning, labelling and splitting the raw Kaggle table."""

@@ -1,0 +1,140 @@
+"""Training and scoring configurations on the encoded splits: what ablate, tune and final share."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pandas as pd
+
+from house_multitask.config import TrainConfig
+from house_multitask.data.io import read_json, read_parquet
+from house_multitask.evaluation import HEADLINE_KEYS, evaluate, summarize_runs
+from house_multitask.features.inputs import ModelInputs, build_inputs
+from house_multitask.features.preprocess import Preprocessor, target_to_price
+from house_multitask.outputs import prediction_frame
+from house_multitask.training import FitResult, fit_model, predict
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EncodedData:
+    """The encoded train, val and test frames and the preprocessor fitted on train."""
+
+    preprocessor: Preprocessor
+    frames: dict[str, pd.DataFrame]
+
+    @classmethod
+    def load(cls, encoded_dir: str | Path, state_path: str | Path) -> EncodedData:
+        """Read `train.parquet`, `val.parquet` and `test.parquet` and the fitted state."""
+        encoded_dir = Path(encoded_dir)
+        preprocessor = Preprocessor.from_dict(read_json(state_path), str(state_path))
+        frames = {name: read_parquet(encoded_dir / f"{name}.parquet") for name in SPLITS}
+        return cls(preprocessor, frames)
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the contents of the three frames and the fitted state."""
+        digest = hashlib.sha256(json.dumps(self.preprocessor.to_dict(), sort_keys=True).encode())
+        for name in SPLITS:
+            hashes = pd.util.hash_pandas_object(self.frames[name], index=False)
+            digest.update(hashes.to_numpy().tobytes())
+        return digest.hexdigest()
+
+    def inputs(self, config: TrainConfig) -> dict[str, ModelInputs]:
+        return {
+            name: build_inputs(frame, self.preprocessor, config)
+            for name, frame in self.frames.items()
+        }
+
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class ScoredRun:
+    """One trained model and its metrics on the scored split."""
+
+    fit: FitResult
+    metrics: dict
+    price_pred: pd.Series
+    probabilities: pd.DataFrame
+
+    def predictions_frame(self, ids: pd.Series) -> pd.DataFrame:
+        """Id, predicted SalePrice (dollars), predicted HouseCategory and class probabilities."""
+        return prediction_frame(ids, self.price_pred.to_numpy(), self.probabilities.to_numpy())
+
+
+def train_and_score(
+    config: TrainConfig,
+    data: EncodedData,
+    split: str,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    callbacks: tuple[pl.Callback, ...] = (),
+    trainer_logger: pl.loggers.Logger | bool = False,
+) -> ScoredRun:
+    """Train `config` on the train split (early stopping on val) and score it on `split`."""
+    inputs = data.inputs(config)
+    fit = fit_model(
+        config,
+        inputs["train"],
+        inputs["val"],
+        data.preprocessor.cardinalities(),
+        checkpoint_dir=checkpoint_dir,
+        callbacks=callbacks,
+        trainer_logger=trainer_logger,
+    )
+    scored = inputs[split]
+    outputs = predict(fit.module, scored)
+    preprocessor = data.preprocessor
+    price = target_to_price(
+        outputs.price_output,
+        config.price_target,
+        preprocessor.price_log_mean,
+        preprocessor.price_log_std,
+    )
+    metrics = evaluate(scored.price, price, scored.category.numpy(), outputs.category)
+    metrics["epochs"] = fit.epochs
+    metrics["best_val_loss"] = fit.best_val_loss
+    index = data.frames[split].index
+    probabilities = pd.DataFrame(outputs.probabilities, index=index)
+    return ScoredRun(fit, metrics, pd.Series(price, index=index), probabilities)
+
+
+def score_over_seeds(
+    config: TrainConfig,
+    data: EncodedData,
+    seeds: list[int],
+    split: str,
+    checkpoint_root: str | Path | None = None,
+) -> dict:
+    """Train `config` once per seed and summarise its metrics on `split`.
+
+    Returns:
+        The mean of each headline metric at the top level (the keys `dvc metrics diff` compares),
+        their standard deviations under "std" and every run's metrics under "per_seed".
+    """
+    runs = {}
+    for seed in seeds:
+        checkpoint_dir = (
+            None if checkpoint_root is None else Path(checkpoint_root) / f"seed_{seed}"
+        )
+        run = train_and_score(
+            replace(config, seed=seed), data, split, checkpoint_dir=checkpoint_dir
+        )
+        runs[f"seed_{seed}"] = {key: run.metrics[key] for key in (*HEADLINE_KEYS, "epochs")}
+        logger.info(
+            "seed=%d rmse=%s accuracy=%.4f f1_macro=%.4f epochs=%d",
+            seed,
+            run.metrics["rmse"],
+            run.metrics["accuracy"],
+            run.metrics["f1_macro"],
+            run.fit.epochs,
+        )
+    summary = summarize_runs(list(runs.values()))
+    return {**summary["mean"], "std": summary["std"], "seeds": len(seeds), "per_seed": runs}

@@ -1,0 +1,1 @@
+"""Fitted preprocessing and the tensors the network reads."""

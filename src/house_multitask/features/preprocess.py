@@ -1,0 +1,303 @@
+"""Fitted preprocessing: imputation, label encoding, derived inputs and min-max scaling.
+
+`Preprocessor.fit` learns every statistic from the training rows only. The fitted state is plain
+JSON (`to_dict` / `from_dict`), so validation, test and new houses are transformed with exactly
+the training statistics and nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from house_multitask.errors import DataError, ModelDirError
+from house_multitask.schema import (
+    CATEGORICAL_FEATURES,
+    CATEGORY_COLUMN,
+    ID_COLUMN,
+    NUMERIC_FEATURES,
+    PRICE_COLUMN,
+    QUALITY_FEATURES,
+    QUALITY_SCALE,
+)
+
+logger = logging.getLogger(__name__)
+
+STATE_FORMAT_VERSION = 1
+
+# Inputs widely used on the Ames data, computed after imputation from the columns named here.
+DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
+    "TotalSF": ("TotalBsmtSF", "1stFlrSF", "2ndFlrSF"),
+    "AgeAtSale": ("YrSold", "YearBuilt"),
+    "YearsSinceRemodel": ("YrSold", "YearRemodAdd"),
+    "RemodelGap": ("YearRemodAdd", "YearBuilt"),
+    "TotalBathrooms": ("FullBath", "HalfBath", "BsmtFullBath", "BsmtHalfBath"),
+}
+
+
+def compute_derived_feature(name: str, frame: pd.DataFrame) -> pd.Series:
+    """Compute derived input `name` from imputed numeric columns of `frame`."""
+    if name == "TotalSF":
+        return frame["TotalBsmtSF"] + frame["1stFlrSF"] + frame["2ndFlrSF"]
+    if name == "AgeAtSale":
+        return frame["YrSold"] - frame["YearBuilt"]
+    if name == "YearsSinceRemodel":
+        return frame["YrSold"] - frame["YearRemodAdd"]
+    if name == "RemodelGap":
+        return frame["YearRemodAdd"] - frame["YearBuilt"]
+    if name == "TotalBathrooms":
+        half_baths = frame["HalfBath"] + frame["BsmtHalfBath"]
+        return frame["FullBath"] + frame["BsmtFullBath"] + 0.5 * half_baths
+    raise KeyError(name)
+
+
+@dataclass
+class TransformReport:
+    """Per-column counts of what `Preprocessor.transform` had to repair in its input."""
+
+    imputed: dict[str, int] = field(default_factory=dict)
+    unseen: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class Preprocessor:
+    """Training statistics for turning cleaned rows into scaled model inputs.
+
+    Attributes:
+        numeric_features: numeric predictors, in input order.
+        categorical_features: categorical predictors, in input order.
+        medians: training median of each numeric predictor, used for missing values.
+        modes: most frequent training value of each categorical predictor.
+        categories: the known values of each categorical predictor; value i has label code i and
+            any other value gets the reserved code len(categories[column]).
+        ranges: training minimum and maximum of each scaled column, predictors and derived.
+        derived_features: derived inputs, computed after imputation and scaled like predictors.
+        price_log_mean: mean of log(SalePrice) over the training rows.
+        price_log_std: standard deviation of log(SalePrice) over the training rows.
+    """
+
+    numeric_features: list[str]
+    categorical_features: list[str]
+    medians: dict[str, float]
+    modes: dict[str, str]
+    categories: dict[str, list[str]]
+    ranges: dict[str, list[float]]
+    derived_features: list[str]
+    price_log_mean: float
+    price_log_std: float
+
+    @property
+    def predictors(self) -> list[str]:
+        return self.numeric_features + self.categorical_features
+
+    @property
+    def scaled_columns(self) -> list[str]:
+        return self.predictors + self.derived_features
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, ordinal_quality: bool = False) -> Preprocessor:
+        """Learn imputation values, label codes, ranges and price statistics from `train`.
+
+        Args:
+            train: cleaned training rows with SalePrice.
+            ordinal_quality: give the five-step quality columns the codes Po<Fa<TA<Gd<Ex
+                instead of alphabetical order.
+        """
+        numeric = [column for column in NUMERIC_FEATURES if column in train.columns]
+        categorical = [column for column in CATEGORICAL_FEATURES if column in train.columns]
+
+        medians = {column: float(train[column].median()) for column in numeric}
+        modes = {column: _mode(train[column]) for column in categorical}
+        categories = {
+            column: _vocabulary(train[column].fillna(modes[column]), column, ordinal_quality)
+            for column in categorical
+        }
+        derived = [
+            name
+            for name, inputs in DERIVED_FEATURES.items()
+            if all(column in numeric for column in inputs)
+        ]
+
+        log_price = np.log(train[PRICE_COLUMN].to_numpy(dtype="float64"))
+        fitted = cls(
+            numeric_features=numeric,
+            categorical_features=categorical,
+            medians=medians,
+            modes=modes,
+            categories=categories,
+            ranges={},
+            derived_features=derived,
+            price_log_mean=float(log_price.mean()),
+            price_log_std=float(log_price.std()),
+        )
+        fitted.ranges = fitted._fit_ranges(train)
+        logger.info(
+            "preprocessor fitted rows=%d numeric=%d categorical=%d derived=%d",
+            len(train),
+            len(numeric),
+            len(categorical),
+            len(derived),
+        )
+        return fitted
+
+    def _fit_ranges(self, train: pd.DataFrame) -> dict[str, list[float]]:
+        unscaled, _ = self._encode(train)
+        ranges = {}
+        for column in self.numeric_features + self.derived_features:
+            ranges[column] = [float(unscaled[column].min()), float(unscaled[column].max())]
+        for column in self.categorical_features:
+            # Codes run from 0 to n-1; a one-value column still gets a unit range so that the
+            # reserved unseen code stays distinct after scaling.
+            ranges[column] = [0.0, float(max(len(self.categories[column]) - 1, 1))]
+        return ranges
+
+    def transform(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, TransformReport]:
+        """Impute, encode, derive and min-max scale the predictors of `frame`.
+
+        The Id and the targets (SalePrice, HouseCategory), where present, pass through unchanged.
+        Missing predictor values are imputed and unseen categories get the reserved code; both
+        are counted in the returned report, never raised.
+
+        Raises:
+            DataError: a predictor column is absent.
+        """
+        absent = [column for column in self.predictors if column not in frame.columns]
+        if absent:
+            raise DataError(f"input lacks predictor column(s): {', '.join(absent)}")
+
+        unscaled, report = self._encode(frame)
+        scaled = pd.DataFrame(index=frame.index)
+        for column in self.scaled_columns:
+            low, high = self.ranges[column]
+            width = high - low
+            values = unscaled[column].astype("float64")
+            scaled[column] = (values - low) / width if width > 0 else 0.0
+
+        for passed in (ID_COLUMN, PRICE_COLUMN, CATEGORY_COLUMN):
+            if passed in frame.columns:
+                scaled[passed] = frame[passed].to_numpy()
+        return scaled, report
+
+    def _encode(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, TransformReport]:
+        """Impute and label-encode predictors and compute derived inputs, without scaling."""
+        report = TransformReport()
+        columns: dict[str, pd.Series] = {}
+
+        for column in self.numeric_features:
+            values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+            _count(report.imputed, column, int(values.isna().sum()))
+            columns[column] = values.fillna(self.medians[column])
+
+        for column in self.categorical_features:
+            values = frame[column].astype("object")
+            _count(report.imputed, column, int(values.isna().sum()))
+            values = values.where(values.notna(), self.modes[column]).astype(str)
+            codes, unseen = self._label_codes(column, values)
+            if unseen:
+                report.unseen[column] = unseen
+            columns[column] = codes
+
+        encoded = pd.DataFrame(columns, index=frame.index)
+        for name in self.derived_features:
+            encoded[name] = compute_derived_feature(name, encoded)
+        return encoded, report
+
+    def _label_codes(self, column: str, values: pd.Series) -> tuple[pd.Series, dict[str, int]]:
+        vocabulary = self.categories[column]
+        lookup = {value: code for code, value in enumerate(vocabulary)}
+        codes = values.map(lookup)
+        unseen_mask = codes.isna()
+        unseen = values[unseen_mask].value_counts().to_dict() if unseen_mask.any() else {}
+        codes = codes.fillna(len(vocabulary)).astype("int64")
+        return codes, {str(value): int(count) for value, count in unseen.items()}
+
+    def category_codes(self, scaled: pd.DataFrame) -> np.ndarray:
+        """Recover the integer label codes from scaled categorical columns.
+
+        Returns:
+            An int64 array of shape (rows, categorical predictors); the reserved unseen code of
+            column j is `len(categories[column j])`.
+        """
+        codes = []
+        for column in self.categorical_features:
+            low, high = self.ranges[column]
+            codes.append(np.rint(scaled[column].to_numpy() * (high - low) + low))
+        return np.stack(codes, axis=1).astype("int64") if codes else np.zeros((len(scaled), 0))
+
+    def cardinalities(self) -> list[int]:
+        """Number of codes of each categorical predictor, the reserved unseen code included."""
+        return [len(self.categories[column]) + 1 for column in self.categorical_features]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": STATE_FORMAT_VERSION,
+            "numeric_features": self.numeric_features,
+            "categorical_features": self.categorical_features,
+            "medians": self.medians,
+            "modes": self.modes,
+            "categories": self.categories,
+            "ranges": self.ranges,
+            "derived_features": self.derived_features,
+            "price_log_mean": self.price_log_mean,
+            "price_log_std": self.price_log_std,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any], source: str = "preprocessor state") -> Preprocessor:
+        """Rebuild a fitted preprocessor from `to_dict` output.
+
+        Raises:
+            ModelDirError: the state has another format version or lacks a field.
+        """
+        version = state.get("format_version") if isinstance(state, dict) else None
+        if version != STATE_FORMAT_VERSION:
+            raise ModelDirError(
+                f"{source}: format_version {version!r} is not supported (expected "
+                f"{STATE_FORMAT_VERSION}); rerun the encode_scale stage with this version"
+            )
+        names = [name for name in cls.__dataclass_fields__]
+        missing = [name for name in names if name not in state]
+        if missing:
+            raise ModelDirError(f"{source}: missing field(s) {', '.join(missing)}")
+        return cls(**{name: state[name] for name in names})
+
+
+def _count(counts: dict[str, int], column: str, count: int) -> None:
+    if count:
+        counts[column] = count
+
+
+def _mode(values: pd.Series) -> str:
+    modes = values.dropna().astype(str).mode()
+    if modes.empty:
+        raise DataError(f"column {values.name}: no training value to impute with; drop the column")
+    return str(modes.iloc[0])
+
+
+def _vocabulary(values: pd.Series, column: str, ordinal_quality: bool) -> list[str]:
+    if ordinal_quality and column in QUALITY_FEATURES:
+        return list(QUALITY_SCALE)
+    return sorted(values.astype(str).unique().tolist())
+
+
+def price_to_target(prices: np.ndarray, kind: str, log_mean: float, log_std: float) -> np.ndarray:
+    """Turn prices in dollars into the network's regression target."""
+    if kind == "raw":
+        return prices.astype("float64")
+    return (np.log(prices) - log_mean) / log_std
+
+
+def target_to_price(
+    outputs: np.ndarray | Sequence[float], kind: str, log_mean: float, log_std: float
+) -> np.ndarray:
+    """Turn the network's regression outputs back into prices in dollars."""
+    outputs = np.asarray(outputs, dtype="float64")
+    if kind == "raw":
+        return outputs
+    with np.errstate(over="ignore"):
+        return np.exp(outputs * log_std + log_mean)

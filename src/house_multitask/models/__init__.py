@@ -1,0 +1,1 @@
+"""The multi-task network, its losses and its LightningModule."""

@@ -1,0 +1,104 @@
+"""LightningModule that trains `MultiTaskNet` on both tasks at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torch.nn import functional
+
+from house_multitask.config import TrainConfig
+from house_multitask.models.losses import aggregate_losses, price_loss
+from house_multitask.models.network import MultiTaskNet
+
+# Names under which the module logs, once per epoch; callbacks monitor these.
+LOSS_KEYS = ("loss", "loss_price", "loss_category")
+
+
+class MultiTaskModule(pl.LightningModule):
+    """Price regression and HouseCategory classification with one shared network.
+
+    Batches are tuples (numeric, codes, price_target, category). Training losses are summed on
+    the device during the epoch and logged once at its end, because a `self.log` call per step
+    costs more than a step of this small network.
+    """
+
+    def __init__(self, config: dict[str, Any], n_numeric: int, cardinalities: list[int]) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = TrainConfig.from_dict(config)
+        self.net = MultiTaskNet(
+            n_numeric=n_numeric,
+            cardinalities=cardinalities,
+            categorical_input=self.config.categorical_input,
+            hidden_sizes=self.config.hidden_sizes,
+            head_size=self.config.head_size,
+            shared_activation=self.config.shared_activation,
+            head_activation=self.config.head_activation,
+            embedding_dim=self.config.embedding_dim,
+            dropout=self.config.dropout,
+        )
+        if self.config.aggregation == "uncertainty":
+            self.log_variances = nn.Parameter(torch.zeros(2))
+        else:
+            self.log_variances = None
+        self._epoch_sums: torch.Tensor | None = None
+        self._epoch_rows = 0
+
+    def forward(
+        self, numeric: torch.Tensor, codes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(numeric, codes)
+
+    def _shared_step(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Return the stacked losses (total, price, category) of one batch."""
+        numeric, codes, price_target, category = batch
+        price_output, logits = self(numeric, codes)
+        loss_price = price_loss(self.config.price_loss, price_output, price_target)
+        loss_category = functional.cross_entropy(logits, category)
+        total = aggregate_losses(
+            self.config.aggregation,
+            loss_price,
+            loss_category,
+            self.config.price_weight,
+            self.log_variances,
+        )
+        return torch.stack((total, loss_price, loss_category))
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        losses = self._shared_step(batch)
+        rows = batch[0].shape[0]
+        weighted = losses.detach() * rows
+        self._epoch_sums = weighted if self._epoch_sums is None else self._epoch_sums + weighted
+        self._epoch_rows += rows
+        return losses[0]
+
+    def on_train_epoch_end(self) -> None:
+        if self._epoch_sums is None:
+            return
+        means = self._epoch_sums / self._epoch_rows
+        self._log_losses("train", means)
+        self._epoch_sums = None
+        self._epoch_rows = 0
+
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        # The validation split arrives as one batch, so these are whole-split losses.
+        self._log_losses("val", self._shared_step(batch))
+
+    def _log_losses(self, stage: str, losses: torch.Tensor) -> None:
+        values = {f"{stage}/{key}": value for key, value in zip(LOSS_KEYS, losses, strict=True)}
+        self.log_dict(values, on_step=False, on_epoch=True, batch_size=1)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        optimizers = {
+            "adam": torch.optim.Adam,
+            "adamw": torch.optim.AdamW,
+            "rmsprop": torch.optim.RMSprop,
+            "sgd": torch.optim.SGD,
+        }
+        optimizer = optimizers[self.config.optimizer]
+        return optimizer(
+            self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
+        )

@@ -1,0 +1,52 @@
+"""Stage `ablate`: train one ablation variant once per seed and score it on validation."""
+
+import argparse
+
+from common import load_params, run_stage, section
+
+from house_multitask.config import TrainConfig
+from house_multitask.data.io import write_json
+from house_multitask.errors import ParamsError
+from house_multitask.experiment import EncodedData, score_over_seeds
+from house_multitask.training import configure_torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--variant", required=True, help="a key of ablate.variants in params.yaml")
+    parser.add_argument("--encoded-dir", required=True, help="folder of the encoded splits")
+    parser.add_argument("--state", required=True, help="fitted preprocessor state (JSON)")
+    parser.add_argument("--checkpoints", required=True, help="folder for the best checkpoints")
+    parser.add_argument("--metrics", required=True, help="validation metrics (JSON)")
+    args = parser.parse_args()
+    params = load_params()
+    ablate = section(params, "ablate")
+    variants = ablate.get("variants") or {}
+    if args.variant not in variants:
+        raise ParamsError(
+            f"ablate.variants has no variant {args.variant!r}; known: {', '.join(variants)}"
+        )
+    base = TrainConfig.from_dict(ablate.get("base"), "ablate.base")
+    config = base.override(variants[args.variant], f"ablate.variants.{args.variant}")
+    seeds = seed_list(params)
+
+    configure_torch()
+    data = EncodedData.load(args.encoded_dir, args.state)
+    summary = score_over_seeds(config, data, seeds, "val", checkpoint_root=args.checkpoints)
+
+    write_json({"variant": args.variant, "split": "val", **summary}, args.metrics)
+
+
+def seed_list(params: dict) -> list[int]:
+    """Training seeds base.seed, base.seed + 1, ... of length report.seeds."""
+    count = section(params, "report").get("seeds", 3)
+    start = section(params, "base").get("seed", 0)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ParamsError(f"report.seeds={count!r} is invalid; it must be an integer >= 1")
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise ParamsError(f"base.seed={start!r} is invalid; it must be an integer >= 0")
+    return list(range(start, start + count))
+
+
+if __name__ == "__main__":
+    run_stage(main)
