@@ -105,9 +105,16 @@ def run_study(config: TrainConfig, data: EncodedData, params: TuneParams) -> dic
     remaining = max(params.n_trials - finished, 0)
     logger.info("study=%s finished=%d remaining=%d", study.study_name, finished, remaining)
     if remaining:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study.optimize(make_objective(config, data, params), n_trials=remaining)
+        run_worker(study, config, data, params, remaining)
     return summarize_study(study)
+
+
+def run_worker(
+    study: optuna.Study, config: TrainConfig, data: EncodedData, params: TuneParams, n_trials: int
+) -> None:
+    """Run `n_trials` trials of `study` in this process."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(make_objective(config, data, params), n_trials=n_trials)
 
 
 def _count_finished(study: optuna.Study) -> int:
