@@ -8,6 +8,7 @@ from house_multitask.config import TrainConfig
 from house_multitask.data.io import write_json
 from house_multitask.errors import ParamsError
 from house_multitask.experiment import EncodedData, score_over_seeds
+from house_multitask.tracking import epoch_logger
 from house_multitask.training import configure_torch
 
 
@@ -18,6 +19,9 @@ def main() -> None:
     parser.add_argument("--state", required=True, help="fitted preprocessor state (JSON)")
     parser.add_argument("--checkpoints", required=True, help="folder for the best checkpoints")
     parser.add_argument("--metrics", required=True, help="validation metrics (JSON)")
+    parser.add_argument(
+        "--live-dir", help="DVCLive folder for the per-epoch losses of the first seed's run"
+    )
     args = parser.parse_args()
     params = load_params()
     ablate = section(params, "ablate")
@@ -32,9 +36,23 @@ def main() -> None:
 
     configure_torch()
     data = EncodedData.load(args.encoded_dir, args.state)
-    summary = score_over_seeds(config, data, seeds, "val", checkpoint_root=args.checkpoints)
+    summary = score_over_seeds(
+        config,
+        data,
+        seeds,
+        "val",
+        checkpoint_root=args.checkpoints,
+        logger_for_seed=first_seed_logger(args.live_dir, seeds[0]),
+    )
 
     write_json({"variant": args.variant, "split": "val", **summary}, args.metrics)
+
+
+def first_seed_logger(live_dir: str | None, first_seed: int):
+    """Log the curves of one run per variant, so each plot path is the same whatever the seeds."""
+    if live_dir is None:
+        return None
+    return lambda seed: epoch_logger(live_dir) if seed == first_seed else False
 
 
 def seed_list(params: dict) -> list[int]:

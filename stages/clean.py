@@ -1,12 +1,14 @@
 """Stage `clean`: read Kaggle's train.csv, check its schema, drop mostly-missing columns."""
 
 import argparse
+from pathlib import Path
 
 from common import load_params, run_stage, section
 
 from house_multitask.config import CleanParams
 from house_multitask.data.clean import clean_frame
 from house_multitask.data.io import read_kaggle_csv, write_json, write_parquet
+from house_multitask.errors import DataError
 from house_multitask.schema import CATEGORY_RULE_COLUMNS, ID_COLUMN, PRICE_COLUMN
 
 REQUIRED_COLUMNS = (ID_COLUMN, PRICE_COLUMN, *CATEGORY_RULE_COLUMNS)
@@ -20,6 +22,11 @@ def main() -> None:
     args = parser.parse_args()
     params = CleanParams.from_dict(section(load_params(), "clean"))
 
+    if not Path(args.raw_csv).exists():
+        raise DataError(
+            f"{args.raw_csv}: file not found; download Kaggle's train.csv there "
+            "(see 'Quick start' in README.md)"
+        )
     raw = read_kaggle_csv(args.raw_csv, REQUIRED_COLUMNS)
     cleaned, report = clean_frame(raw, params.max_missing_share, protected=REQUIRED_COLUMNS)
 

@@ -4,12 +4,13 @@ import argparse
 
 from common import load_params, run_stage, section
 
-from house_multitask.config import TrainConfig, resolve_lr
+from house_multitask.config import FinalParams, TrainConfig, TrainerParams, resolve_lr
 from house_multitask.data.io import read_json, write_json, write_parquet
-from house_multitask.experiment import EncodedData, train_and_score
+from house_multitask.experiment import EncodedData, train_ensemble_and_score
 from house_multitask.model_dir import save_model_dir
 from house_multitask.schema import ID_COLUMN
-from house_multitask.training import configure_torch
+from house_multitask.tracking import epoch_logger
+from house_multitask.training import configure_torch, is_global_zero
 
 
 def main() -> None:
@@ -20,17 +21,38 @@ def main() -> None:
     parser.add_argument("--model-dir", required=True, help="folder for the self-contained model")
     parser.add_argument("--predictions", required=True, help="test-split predictions (Parquet)")
     parser.add_argument("--metrics", required=True, help="test metrics (JSON)")
+    parser.add_argument("--live-dir", help="DVCLive folder for the per-epoch training losses")
     args = parser.parse_args()
     params = load_params()
     config = TrainConfig.from_dict(section(params, "train"), "train")
-    lr = resolve_lr(params.get("lr", "tuned"), read_json(args.tune_metrics).get("best_lr"))
+    tuned = read_json(args.tune_metrics)
+    lr = resolve_lr(params.get("lr", "tuned"), tuned.get("best_lr"))
+    # Settings the tune stage searched beside the learning rate take its best trial's values.
+    searched = dict(tuned.get("best_params") or {})
+    searched.pop("lr", None)
+    config = config.override(searched, f"{args.tune_metrics} best_params")
     config = config.override({"lr": lr, "seed": section(params, "base").get("seed", 0)}, "base")
+    trainer = TrainerParams.from_dict(params.get("trainer"))
+    # Ensemble members train with seeds base.seed, base.seed + 1, ...
+    members = FinalParams.from_dict(params.get("final")).ensemble_size
+    seeds = list(range(config.seed, config.seed + members))
 
     configure_torch()
     data = EncodedData.load(args.encoded_dir, args.state)
-    run = train_and_score(config, data, "test", checkpoint_dir=f"{args.model_dir}/checkpoint")
+    run = train_ensemble_and_score(
+        config,
+        data,
+        "test",
+        seeds,
+        checkpoint_root=f"{args.model_dir}/checkpoint",
+        first_logger=epoch_logger(args.live_dir) if args.live_dir else False,
+        trainer_options=trainer.to_dict(),
+    )
+    # Under a multi-process strategy every process gets here with the same weights.
+    if not is_global_zero():
+        return
 
-    save_model_dir(args.model_dir, config, data.preprocessor, [run.fit.module.net])
+    save_model_dir(args.model_dir, config, data.preprocessor, run.networks)
     write_parquet(run.predictions_frame(data.frames["test"][ID_COLUMN]), args.predictions)
     write_json({"lr": lr, "split": "test", **run.metrics}, args.metrics)
 

@@ -4,7 +4,7 @@ import argparse
 
 from common import load_params, run_stage, section
 
-from house_multitask.config import TrainConfig, TuneParams
+from house_multitask.config import TrainConfig, TrainerParams, TuneParams
 from house_multitask.data.io import write_json
 from house_multitask.experiment import EncodedData
 from house_multitask.training import configure_torch
@@ -21,10 +21,12 @@ def main() -> None:
     config = TrainConfig.from_dict(section(params, "train"), "train")
     config = config.override({"seed": section(params, "base").get("seed", 0)}, "base")
     tune = TuneParams.from_dict(section(params, "tune"))
+    trainer = TrainerParams.from_dict(params.get("trainer"))
+    trainer.check_single_process()
 
     configure_torch()
     data = EncodedData.load(args.encoded_dir, args.state)
-    summary = run_study(config, data, tune)
+    summary = run_study(config, data, tune, trainer_options=trainer.to_dict())
 
     write_json(summary, args.metrics)
 

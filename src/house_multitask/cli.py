@@ -17,6 +17,7 @@ from house_multitask.errors import HouseMultitaskError
 COMMANDS = {
     "predict": ("house_multitask.predict_cli", "score houses in a CSV or Parquet file"),
     "check-metrics": ("house_multitask.gate", "fail when metrics regress against a baseline"),
+    "tune-worker": ("house_multitask.tune_worker", "join a shared Optuna study and run trials"),
 }
 
 

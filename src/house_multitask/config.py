@@ -20,6 +20,7 @@ PRICE_LOSSES = ("mse", "l1", "huber")
 AGGREGATIONS = ("sum", "mean", "geometric", "weighted_geometric", "uncertainty")
 PRICE_TARGETS = ("raw", "log_standardized")
 CATEGORICAL_INPUTS = ("label", "onehot", "embedding")
+NUMERIC_ENCODINGS = ("minmax", "piecewise_linear")
 
 
 def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -60,9 +61,21 @@ def _reject_unknown_keys(section: str, values: Mapping[str, Any], known: set[str
         )
 
 
+def _as_dict(section: str, values: Any) -> dict[str, Any]:
+    """Copy a params section into a dict; None is an empty section."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise ParamsError(
+            f"{section} must be a mapping of keys to values, not {values!r}; for example "
+            "{shared_activation: relu}"
+        )
+    return dict(values)
+
+
 def _from_mapping(cls: type, section: str, values: Mapping[str, Any] | None) -> Any:
     """Build dataclass `cls` from `values`, rejecting keys it does not define."""
-    values = dict(values or {})
+    values = _as_dict(section, values)
     known = {f.name for f in dataclasses.fields(cls)}
     _reject_unknown_keys(section, values, known)
     for name, value in values.items():
@@ -126,6 +139,7 @@ class TrainConfig:
     ordinal_quality: bool = False
     use_derived_features: bool = False
     price_target: str = "raw"
+    numeric_encoding: str = "minmax"
 
     # Architecture.
     hidden_sizes: tuple[int, ...] = (36, 18)
@@ -144,6 +158,7 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 0.001
     weight_decay: float = 0.0
+    input_l1: float = 0.0
     batch_size: int = 32
     max_epochs: int = 100
     min_epochs: int = 1
@@ -153,6 +168,7 @@ class TrainConfig:
     def validate(self, section: str = "train") -> None:
         _check_choice(f"{section}.categorical_input", self.categorical_input, CATEGORICAL_INPUTS)
         _check_choice(f"{section}.price_target", self.price_target, PRICE_TARGETS)
+        _check_choice(f"{section}.numeric_encoding", self.numeric_encoding, NUMERIC_ENCODINGS)
         _check_choice(f"{section}.shared_activation", self.shared_activation, ACTIVATIONS)
         _check_choice(f"{section}.head_activation", self.head_activation, ACTIVATIONS)
         _check_choice(f"{section}.price_loss", self.price_loss, PRICE_LOSSES)
@@ -164,6 +180,11 @@ class TrainConfig:
                     f"{section}.{name}={getattr(self, name)!r} must be true or false"
                 )
 
+        if not isinstance(self.hidden_sizes, tuple):
+            raise ParamsError(
+                f"{section}.hidden_sizes={self.hidden_sizes!r} is invalid; it must be a list of "
+                "layer widths, for example [36, 18]"
+            )
         if not self.hidden_sizes:
             raise ParamsError(f"{section}.hidden_sizes is empty; give at least one layer width")
         for index, width in enumerate(self.hidden_sizes):
@@ -175,6 +196,7 @@ class TrainConfig:
         _check_number(f"{section}.price_weight", self.price_weight, low=0.0, low_inclusive=False)
         _check_number(f"{section}.lr", self.lr, low=0.0, high=10.0, low_inclusive=False)
         _check_number(f"{section}.weight_decay", self.weight_decay, low=0.0)
+        _check_number(f"{section}.input_l1", self.input_l1, low=0.0)
         _check_number(f"{section}.batch_size", self.batch_size, low=1, integer=True)
         _check_number(f"{section}.max_epochs", self.max_epochs, low=1, integer=True)
         _check_number(
@@ -189,7 +211,7 @@ class TrainConfig:
 
     def override(self, changes: Mapping[str, Any] | None, section: str) -> TrainConfig:
         """Return a validated copy with `changes` applied; `section` names them in errors."""
-        merged = {**self.to_dict(), **dict(changes or {})}
+        merged = {**self.to_dict(), **_as_dict(section, changes)}
         return TrainConfig.from_dict(merged, section)
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,6 +232,15 @@ class TuneParams:
     study_name: str = "lr"
     pruner_startup_trials: int = 5
     pruner_warmup_epochs: int = 10
+    heartbeat_interval: int = 10
+    grace_period: int = 30
+    max_retry: int = 2
+    workers: int = 1  # tuning processes on this machine; > 1 needs journal or server storage
+    # Further dimensions of the search; None keeps the training configuration's value.
+    weight_decay_range: tuple[float, float] | None = None
+    dropout_range: tuple[float, float] | None = None
+    input_l1_range: tuple[float, float] | None = None
+    hidden_sizes_choices: tuple[tuple[int, ...], ...] | None = None
 
     def validate(self, section: str = "tune") -> None:
         _check_number(f"{section}.n_trials", self.n_trials, low=1, integer=True)
@@ -230,13 +261,161 @@ class TuneParams:
         if not isinstance(self.storage, str) or "://" not in self.storage:
             raise ParamsError(
                 f"{section}.storage={self.storage!r} is not a database URL; use "
-                "sqlite:///path/to/file.db or postgresql://user@host/dbname"
+                "sqlite:///path/to/file.db, journal:///path/to/file.journal or "
+                "postgresql://user@host/dbname"
             )
         if not isinstance(self.study_name, str) or not self.study_name:
             raise ParamsError(f"{section}.study_name must be a non-empty string")
+        _check_number(
+            f"{section}.heartbeat_interval", self.heartbeat_interval, low=1, integer=True
+        )
+        _check_number(
+            f"{section}.grace_period", self.grace_period, low=self.heartbeat_interval, integer=True
+        )
+        _check_number(f"{section}.max_retry", self.max_retry, low=0, integer=True)
+        _check_number(f"{section}.workers", self.workers, low=1, integer=True)
+        self._validate_search_space(section)
+
+    def _validate_search_space(self, section: str) -> None:
+        ranges = {
+            "weight_decay_range": (0.0, False),
+            "dropout_range": (0.0, True),
+            "input_l1_range": (0.0, False),
+        }
+        for name, (low, low_inclusive) in ranges.items():
+            bounds = getattr(self, name)
+            if bounds is None:
+                continue
+            if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+                raise ParamsError(
+                    f"{section}.{name}={bounds!r} is invalid; give [low, high] or null, for "
+                    "example [0.0001, 0.01]"
+                )
+            for index, bound in enumerate(bounds):
+                _check_number(
+                    f"{section}.{name}[{index}]",
+                    bound,
+                    low=low,
+                    high=0.9 if name == "dropout_range" else None,
+                    low_inclusive=low_inclusive,
+                )
+            if bounds[0] >= bounds[1]:
+                raise ParamsError(
+                    f"{section}.{name}={list(bounds)!r} is invalid; low must be below high"
+                )
+
+        choices = self.hidden_sizes_choices
+        if choices is None:
+            return
+        if not isinstance(choices, (list, tuple)) or not choices:
+            raise ParamsError(
+                f"{section}.hidden_sizes_choices={choices!r} is invalid; give a list of layer "
+                "width lists or null, for example [[64, 32], [128, 64]]"
+            )
+        for index, widths in enumerate(choices):
+            if not isinstance(widths, (list, tuple)) or not widths:
+                raise ParamsError(
+                    f"{section}.hidden_sizes_choices[{index}]={widths!r} is invalid; give a "
+                    "list of layer widths, for example [128, 64]"
+                )
+            for position, width in enumerate(widths):
+                _check_number(
+                    f"{section}.hidden_sizes_choices[{index}][{position}]",
+                    width,
+                    low=1,
+                    integer=True,
+                )
+
+    def searched(self) -> dict[str, Any]:
+        """The search space beyond the learning rate, as plain JSON-ready values."""
+        space = {
+            "weight_decay": self.weight_decay_range,
+            "dropout": self.dropout_range,
+            "input_l1": self.input_l1_range,
+            "hidden_sizes": self.hidden_sizes_choices,
+        }
+        return {
+            name: [list(item) if isinstance(item, (list, tuple)) else item for item in value]
+            for name, value in space.items()
+            if value is not None
+        }
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None, section: str = "tune") -> TuneParams:
+        return _from_mapping(cls, section, values)
+
+
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
+
+
+@dataclass(frozen=True)
+class TrainerParams:
+    """Where Lightning trains: `accelerator`, `devices` and `strategy` of `pl.Trainer`.
+
+    The default is one CPU process. The strategy is passed to Lightning as is (for example
+    `ddp`, `ddp_spawn` or `fsdp`), which rejects names it does not know.
+    """
+
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+
+    def validate(self, section: str = "trainer") -> None:
+        _check_choice(f"{section}.accelerator", self.accelerator, ACCELERATORS)
+        if self.devices != "auto":
+            _check_number(f"{section}.devices", self.devices, low=1, integer=True)
+        if not isinstance(self.strategy, str) or not self.strategy:
+            raise ParamsError(
+                f"{section}.strategy={self.strategy!r} is invalid; use a Lightning strategy "
+                "name such as auto, ddp or fsdp"
+            )
+
+    @classmethod
+    def from_dict(
+        cls, values: Mapping[str, Any] | None, section: str = "trainer"
+    ) -> TrainerParams:
+        return _from_mapping(cls, section, values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Keyword arguments for `pl.Trainer`."""
+        return dataclasses.asdict(self)
+
+    def check_single_process(self, section: str = "trainer") -> None:
+        """Reject settings that start several processes per trial (Optuna trials need one)."""
+        if self.devices != 1:
+            raise ParamsError(
+                f"{section}.devices={self.devices!r}: each tuning trial runs in one process; "
+                "set devices to 1 and add tuning workers (house-multitask tune-worker) instead"
+            )
+
+
+@dataclass(frozen=True)
+class BaselineParams:
+    """Settings of the `baselines` stage apart from the study network's configuration."""
+
+    tree_seed: int = 0
+
+    def validate(self, section: str = "baselines") -> None:
+        _check_number(f"{section}.tree_seed", self.tree_seed, low=0, integer=True)
+
+    @classmethod
+    def from_dict(
+        cls, values: Mapping[str, Any] | None, section: str = "baselines"
+    ) -> BaselineParams:
+        return _from_mapping(cls, section, values)
+
+
+@dataclass(frozen=True)
+class FinalParams:
+    """Settings of the `final` stage apart from the trained configuration."""
+
+    ensemble_size: int = 1
+
+    def validate(self, section: str = "final") -> None:
+        _check_number(f"{section}.ensemble_size", self.ensemble_size, low=1, integer=True)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None, section: str = "final") -> FinalParams:
         return _from_mapping(cls, section, values)
 
 

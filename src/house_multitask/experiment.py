@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import pandas as pd
+import torch
 
 from house_multitask.config import TrainConfig
 from house_multitask.data.io import read_json, read_parquet
@@ -17,7 +20,7 @@ from house_multitask.evaluation import HEADLINE_KEYS, evaluate, summarize_runs
 from house_multitask.features.inputs import ModelInputs, build_inputs
 from house_multitask.features.preprocess import Preprocessor, target_to_price
 from house_multitask.outputs import prediction_frame
-from house_multitask.training import FitResult, fit_model, predict
+from house_multitask.training import FitResult, Predictions, fit_model, predict
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,13 @@ class ScoredRun:
     metrics: dict
     price_pred: pd.Series
     probabilities: pd.DataFrame
+    members: list[FitResult] | None = None
+
+    @property
+    def networks(self) -> list[torch.nn.Module]:
+        """The trained `MultiTaskNet` of each ensemble member (one for a single run)."""
+        fits = self.members if self.members else [self.fit]
+        return [fit.module.net for fit in fits]
 
     def predictions_frame(self, ids: pd.Series) -> pd.DataFrame:
         """Id, predicted SalePrice (dollars), predicted HouseCategory and class probabilities."""
@@ -77,8 +87,12 @@ def train_and_score(
     checkpoint_dir: str | Path | None = None,
     callbacks: tuple[pl.Callback, ...] = (),
     trainer_logger: pl.loggers.Logger | bool = False,
+    trainer_options: Mapping[str, object] | None = None,
 ) -> ScoredRun:
-    """Train `config` on the train split (early stopping on val) and score it on `split`."""
+    """Train `config` on the train split (early stopping on val) and score it on `split`.
+
+    `trainer_options` (accelerator, devices, strategy) go to `fit_model`.
+    """
     inputs = data.inputs(config)
     fit = fit_model(
         config,
@@ -88,6 +102,7 @@ def train_and_score(
         checkpoint_dir=checkpoint_dir,
         callbacks=callbacks,
         trainer_logger=trainer_logger,
+        trainer_options=trainer_options,
     )
     scored = inputs[split]
     outputs = predict(fit.module, scored)
@@ -112,8 +127,18 @@ def score_over_seeds(
     seeds: list[int],
     split: str,
     checkpoint_root: str | Path | None = None,
+    logger_for_seed: Callable[[int], pl.loggers.Logger | bool] | None = None,
 ) -> dict:
     """Train `config` once per seed and summarise its metrics on `split`.
+
+    Args:
+        config: the training configuration; its seed is replaced by each of `seeds`.
+        data: the encoded splits.
+        seeds: training seeds, one run each.
+        split: the split to score, "val" or "test".
+        checkpoint_root: folder for each run's best checkpoint as `seed_<n>/best.ckpt`.
+        logger_for_seed: returns the Lightning logger of the run with that seed (for example
+            `tracking.epoch_logger`), or False for none; no run logs when None.
 
     Returns:
         The mean of each headline metric at the top level (the keys `dvc metrics diff` compares),
@@ -125,7 +150,11 @@ def score_over_seeds(
             None if checkpoint_root is None else Path(checkpoint_root) / f"seed_{seed}"
         )
         run = train_and_score(
-            replace(config, seed=seed), data, split, checkpoint_dir=checkpoint_dir
+            replace(config, seed=seed),
+            data,
+            split,
+            checkpoint_dir=checkpoint_dir,
+            trainer_logger=False if logger_for_seed is None else logger_for_seed(seed),
         )
         runs[f"seed_{seed}"] = {key: run.metrics[key] for key in (*HEADLINE_KEYS, "epochs")}
         logger.info(
@@ -138,3 +167,85 @@ def score_over_seeds(
         )
     summary = summarize_runs(list(runs.values()))
     return {**summary["mean"], "std": summary["std"], "seeds": len(seeds), "per_seed": runs}
+
+
+def average_predictions(members: list[Predictions]) -> Predictions:
+    """Combine ensemble members the way `house_multitask.predict` does.
+
+    The price outputs are averaged in the network's target space, so for a log-price target the
+    ensemble price is the geometric mean of the members' prices; the class probabilities are
+    averaged and the predicted class is the most probable one of that average.
+    """
+    if not members:
+        raise ValueError("an ensemble needs at least one member")
+    price_output = np.mean([member.price_output for member in members], axis=0)
+    probabilities = np.mean([member.probabilities for member in members], axis=0)
+    return Predictions(price_output, probabilities)
+
+
+def train_ensemble_and_score(
+    config: TrainConfig,
+    data: EncodedData,
+    split: str,
+    seeds: list[int],
+    *,
+    checkpoint_root: str | Path | None = None,
+    first_logger: pl.loggers.Logger | bool = False,
+    trainer_options: Mapping[str, object] | None = None,
+) -> ScoredRun:
+    """Train `config` once per seed and score the averaged predictions on `split`.
+
+    Args:
+        config: the training configuration; its seed is replaced by each of `seeds`.
+        data: the encoded splits.
+        seeds: one training seed per ensemble member.
+        split: the split to score, "val" or "test".
+        checkpoint_root: folder for each member's best checkpoint as `seed_<n>/best.ckpt`.
+        first_logger: the Lightning logger of the first member only, so that one set of loss
+            curves is recorded; False for none.
+        trainer_options: `accelerator`, `devices` and `strategy` for `fit_model`.
+
+    Returns:
+        A `ScoredRun` whose `fit` is the first member and `members` all of them. Its metrics
+        hold `members` (the count), `member_epochs`, `epochs` (the longest member's) and
+        `best_val_loss` (the members' mean, None when any member diverged).
+    """
+    if not seeds:
+        raise ValueError("an ensemble needs at least one seed")
+    inputs = data.inputs(config)
+    fits = []
+    for position, seed in enumerate(seeds):
+        checkpoint_dir = (
+            None if checkpoint_root is None else Path(checkpoint_root) / f"seed_{seed}"
+        )
+        fits.append(
+            fit_model(
+                replace(config, seed=seed),
+                inputs["train"],
+                inputs["val"],
+                data.preprocessor.cardinalities(),
+                checkpoint_dir=checkpoint_dir,
+                trainer_logger=first_logger if position == 0 else False,
+                trainer_options=trainer_options,
+            )
+        )
+        logger.info("ensemble member seed=%d epochs=%d", seed, fits[-1].epochs)
+
+    scored = inputs[split]
+    outputs = average_predictions([predict(fit.module, scored) for fit in fits])
+    preprocessor = data.preprocessor
+    price = target_to_price(
+        outputs.price_output,
+        config.price_target,
+        preprocessor.price_log_mean,
+        preprocessor.price_log_std,
+    )
+    metrics = evaluate(scored.price, price, scored.category.numpy(), outputs.category)
+    losses = [fit.best_val_loss for fit in fits]
+    metrics["members"] = len(fits)
+    metrics["member_epochs"] = [fit.epochs for fit in fits]
+    metrics["epochs"] = max(fit.epochs for fit in fits)
+    metrics["best_val_loss"] = None if None in losses else float(np.mean(losses))
+    index = data.frames[split].index
+    probabilities = pd.DataFrame(outputs.probabilities, index=index)
+    return ScoredRun(fits[0], metrics, pd.Series(price, index=index), probabilities, fits)

@@ -6,22 +6,25 @@ import logging
 import math
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from house_multitask.config import TrainConfig
+from house_multitask.errors import ParamsError
 from house_multitask.features.inputs import ModelInputs
 from house_multitask.models.module import MultiTaskModule
 
 logger = logging.getLogger(__name__)
 
 MONITOR = "val/loss"
+DEFAULT_TRAINER_OPTIONS = {"accelerator": "cpu", "devices": 1, "strategy": "auto"}
 
 
 class InMemoryBatches:
@@ -90,6 +93,7 @@ def fit_model(
     checkpoint_dir: str | Path | None = None,
     callbacks: Sequence[Callback] = (),
     trainer_logger: pl.loggers.Logger | bool = False,
+    trainer_options: Mapping[str, object] | None = None,
 ) -> FitResult:
     """Train one configuration with early stopping on the validation loss.
 
@@ -105,6 +109,10 @@ def fit_model(
             temporary folder, removed afterwards, when None.
         callbacks: extra callbacks, for example Optuna's pruning callback.
         trainer_logger: a Lightning logger (such as DVCLive's), or False for none.
+        trainer_options: `accelerator`, `devices` and `strategy` for `pl.Trainer` (see
+            `TrainerParams.to_dict`); one CPU process when None. Under a multi-process
+            strategy such as `ddp` every process sees every row in the same order, because
+            Lightning only shards `DataLoader`s, so the averaged gradients equal one process's.
     """
     pl.seed_everything(config.seed, workers=True, verbose=False)
     module = build_module(config, train, cardinalities)
@@ -124,9 +132,8 @@ def fit_model(
         early_stopping = EarlyStopping(
             monitor=MONITOR, mode="min", patience=config.patience, check_finite=True
         )
-        trainer = pl.Trainer(
-            accelerator="cpu",
-            devices=1,
+        trainer = _make_trainer(
+            trainer_options,
             max_epochs=config.max_epochs,
             min_epochs=config.min_epochs,
             deterministic=True,
@@ -143,6 +150,8 @@ def fit_model(
         if best_path is not None:
             state = torch.load(best_path, map_location="cpu", weights_only=True)
             module.load_state_dict(state["state_dict"])
+        # Every process reads rank 0's checkpoint folder: keep it until all have loaded.
+        trainer.strategy.barrier("fit_model")
         if checkpoint_dir is None:
             best_path = None
 
@@ -154,6 +163,22 @@ def fit_model(
         )
     module.eval()
     return FitResult(module, best_val_loss, trainer.current_epoch, best_path)
+
+
+def is_global_zero() -> bool:
+    """Whether this process writes outputs: rank 0 of a multi-process strategy, or the only one."""
+    return pl.utilities.rank_zero_only.rank == 0
+
+
+def _make_trainer(options: Mapping[str, object] | None, **kwargs: object) -> pl.Trainer:
+    """`pl.Trainer` with the trainer options; ones Lightning rejects raise ParamsError."""
+    options = {**DEFAULT_TRAINER_OPTIONS, **dict(options or {})}
+    try:
+        return pl.Trainer(**options, **kwargs)
+    except (ValueError, MisconfigurationException) as error:
+        settings = ", ".join(f"trainer.{key}={value!r}" for key, value in options.items())
+        message = str(error).splitlines()[0]
+        raise ParamsError(f"{settings}: Lightning rejects them: {message}") from None
 
 
 @dataclass

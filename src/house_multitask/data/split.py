@@ -24,7 +24,7 @@ def split_frame(
         The three parts keyed by "train", "val" and "test", each keeping the original row order.
 
     Raises:
-        DataError: a class has too few rows to appear in every part.
+        DataError: a class, or the frame, has too few rows to put every class in every part.
     """
     labels = frame[stratify_column]
     smallest = labels.value_counts().min()
@@ -35,15 +35,24 @@ def split_frame(
         )
 
     holdout_share = params.val_share + params.test_share
-    train, holdout = train_test_split(
-        frame, test_size=holdout_share, stratify=labels, random_state=params.seed
-    )
-    val, test = train_test_split(
-        holdout,
-        test_size=params.test_share / holdout_share,
-        stratify=holdout[stratify_column],
-        random_state=params.seed,
-    )
+    try:
+        train, holdout = train_test_split(
+            frame, test_size=holdout_share, stratify=labels, random_state=params.seed
+        )
+        val, test = train_test_split(
+            holdout,
+            test_size=params.test_share / holdout_share,
+            stratify=holdout[stratify_column],
+            random_state=params.seed,
+        )
+    except ValueError as error:
+        # scikit-learn rejects a part with fewer rows than classes, and a class left with one
+        # row for the second split, which the per-class check above cannot rule out.
+        raise DataError(
+            f"{stratify_column}: {len(frame)} rows are too few to put each of "
+            f"{labels.nunique()} classes in every part ({error}); add rows or raise the "
+            "smallest share"
+        ) from None
 
     parts = {"train": train, "val": val, "test": test}
     parts = {name: part.sort_index() for name, part in parts.items()}

@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from house_multitask.config import TrainConfig
+from house_multitask.errors import ModelDirError
 from house_multitask.features.preprocess import Preprocessor, price_to_target
 from house_multitask.schema import CATEGORY_COLUMN, PRICE_COLUMN
 
@@ -19,7 +20,8 @@ class ModelInputs:
 
     Attributes:
         numeric: float32 (rows, numeric inputs): scaled numeric predictors, plus the scaled label
-            codes when `categorical_input` is "label", plus derived inputs when selected.
+            codes when `categorical_input` is "label", plus derived inputs when selected, plus
+            their piecewise-linear bin encodings when `numeric_encoding` is "piecewise_linear".
         codes: int64 (rows, categorical predictors) label codes for one-hot or embedding input;
             zero columns when `categorical_input` is "label".
         price_target: float32 (rows,) regression target (dollars or standardised log price).
@@ -44,7 +46,17 @@ class ModelInputs:
 
 
 def numeric_input_columns(preprocessor: Preprocessor, config: TrainConfig) -> list[str]:
-    """Names of the columns that feed the network's float input, in order."""
+    """Names of the columns that feed the network's float input, in order.
+
+    A piecewise-linear bin is named `<column>:bin<i>`.
+    """
+    columns = _scaled_input_columns(preprocessor, config)
+    for column, _, _, index in _bins(preprocessor, config):
+        columns.append(f"{column}:bin{index}")
+    return columns
+
+
+def _scaled_input_columns(preprocessor: Preprocessor, config: TrainConfig) -> list[str]:
     columns = list(preprocessor.numeric_features)
     if config.categorical_input == "label":
         columns += preprocessor.categorical_features
@@ -53,12 +65,48 @@ def numeric_input_columns(preprocessor: Preprocessor, config: TrainConfig) -> li
     return columns
 
 
+def _bins(preprocessor: Preprocessor, config: TrainConfig) -> list[tuple[str, float, float, int]]:
+    """(column, lower edge, upper edge, bin index) of every piecewise-linear input."""
+    if config.numeric_encoding != "piecewise_linear":
+        return []
+    if not preprocessor.bin_edges:
+        raise ModelDirError(
+            "numeric_encoding=piecewise_linear needs quantile bin edges, which this "
+            "preprocessor state lacks; rerun the encode_scale stage with this version"
+        )
+    numeric = list(preprocessor.numeric_features)
+    if config.use_derived_features:
+        numeric += preprocessor.derived_features
+    bins = []
+    for column in numeric:
+        edges = preprocessor.bin_edges.get(column, [])
+        for index, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+            bins.append((column, low, high, index))
+    return bins
+
+
+def piecewise_linear(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Encode one bin: 0 below `low`, 1 above `high`, linear in between.
+
+    Each training-quantile bin of a numeric input becomes one such feature, so a threshold
+    inside a narrow bin, such as YearBuilt >= 2000, is a large step in that feature instead of a
+    step of about 1/140 in the min-max scaled year (Ames houses were built 1872-2010).
+    """
+    return np.clip((values - low) / (high - low), 0.0, 1.0)
+
+
 def build_inputs(
     encoded: pd.DataFrame, preprocessor: Preprocessor, config: TrainConfig
 ) -> ModelInputs:
     """Build the network's tensors from a frame written by `Preprocessor.transform`."""
-    columns = numeric_input_columns(preprocessor, config)
-    numeric = torch.tensor(encoded[columns].to_numpy(dtype="float32"))
+    scaled = encoded[_scaled_input_columns(preprocessor, config)].to_numpy(dtype="float64")
+    encodings = [
+        piecewise_linear(encoded[column].to_numpy(dtype="float64"), low, high)
+        for column, low, high, _ in _bins(preprocessor, config)
+    ]
+    if encodings:
+        scaled = np.concatenate([scaled, np.stack(encodings, axis=1)], axis=1)
+    numeric = torch.tensor(scaled, dtype=torch.float32)
     if config.categorical_input == "label":
         codes = torch.zeros((len(encoded), 0), dtype=torch.int64)
     else:

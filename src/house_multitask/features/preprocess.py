@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 STATE_FORMAT_VERSION = 1
 
+# Quantile bins per numeric input for the piecewise-linear encoding.
+DEFAULT_QUANTILE_BINS = 32
+
 # Inputs widely used on the Ames data, computed after imputation from the columns named here.
 DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
     "TotalSF": ("TotalBsmtSF", "1stFlrSF", "2ndFlrSF"),
@@ -79,6 +82,9 @@ class Preprocessor:
         derived_features: derived inputs, computed after imputation and scaled like predictors.
         price_log_mean: mean of log(SalePrice) over the training rows.
         price_log_std: standard deviation of log(SalePrice) over the training rows.
+        bin_edges: for the piecewise-linear encoding, the distinct training quantiles of each
+            numeric and derived input, in scaled units; empty in states written before it
+            existed.
     """
 
     numeric_features: list[str]
@@ -90,6 +96,7 @@ class Preprocessor:
     derived_features: list[str]
     price_log_mean: float
     price_log_std: float
+    bin_edges: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def predictors(self) -> list[str]:
@@ -100,13 +107,20 @@ class Preprocessor:
         return self.predictors + self.derived_features
 
     @classmethod
-    def fit(cls, train: pd.DataFrame, ordinal_quality: bool = False) -> Preprocessor:
+    def fit(
+        cls,
+        train: pd.DataFrame,
+        ordinal_quality: bool = False,
+        quantile_bins: int = DEFAULT_QUANTILE_BINS,
+    ) -> Preprocessor:
         """Learn imputation values, label codes, ranges and price statistics from `train`.
 
         Args:
             train: cleaned training rows with SalePrice.
             ordinal_quality: give the five-step quality columns the codes Po<Fa<TA<Gd<Ex
                 instead of alphabetical order.
+            quantile_bins: number of quantile bins per numeric input for the piecewise-linear
+                encoding; columns with fewer distinct quantiles get fewer bins.
         """
         numeric = [column for column in NUMERIC_FEATURES if column in train.columns]
         categorical = [column for column in CATEGORICAL_FEATURES if column in train.columns]
@@ -136,6 +150,7 @@ class Preprocessor:
             price_log_std=float(log_price.std()),
         )
         fitted.ranges = fitted._fit_ranges(train)
+        fitted.bin_edges = fitted._fit_bin_edges(train, quantile_bins)
         logger.info(
             "preprocessor fitted rows=%d numeric=%d categorical=%d derived=%d",
             len(train),
@@ -155,6 +170,20 @@ class Preprocessor:
             # reserved unseen code stays distinct after scaling.
             ranges[column] = [0.0, float(max(len(self.categories[column]) - 1, 1))]
         return ranges
+
+    def _fit_bin_edges(self, train: pd.DataFrame, quantile_bins: int) -> dict[str, list[float]]:
+        """Return the distinct training quantiles of each scaled numeric and derived input.
+
+        A constant column has a single distinct quantile and gets no edges.
+        """
+        scaled, _ = self.transform(train)
+        levels = np.linspace(0.0, 1.0, quantile_bins + 1)
+        edges = {}
+        for column in self.numeric_features + self.derived_features:
+            values = np.unique(np.quantile(scaled[column].to_numpy(dtype="float64"), levels))
+            if len(values) >= 2:
+                edges[column] = [float(value) for value in values]
+        return edges
 
     def transform(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, TransformReport]:
         """Impute, encode, derive and min-max scale the predictors of `frame`.
@@ -245,6 +274,7 @@ class Preprocessor:
             "derived_features": self.derived_features,
             "price_log_mean": self.price_log_mean,
             "price_log_std": self.price_log_std,
+            "bin_edges": self.bin_edges,
         }
 
     @classmethod
@@ -261,10 +291,11 @@ class Preprocessor:
                 f"{STATE_FORMAT_VERSION}); rerun the encode_scale stage with this version"
             )
         names = [name for name in cls.__dataclass_fields__]
-        missing = [name for name in names if name not in state]
+        optional = {"bin_edges"}
+        missing = [name for name in names if name not in state and name not in optional]
         if missing:
             raise ModelDirError(f"{source}: missing field(s) {', '.join(missing)}")
-        return cls(**{name: state[name] for name in names})
+        return cls(**{name: state[name] for name in names if name in state})
 
 
 def _count(counts: dict[str, int], column: str, count: int) -> None:

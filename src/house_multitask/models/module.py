@@ -73,7 +73,18 @@ class MultiTaskModule(pl.LightningModule):
         weighted = losses.detach() * rows
         self._epoch_sums = weighted if self._epoch_sums is None else self._epoch_sums + weighted
         self._epoch_rows += rows
-        return losses[0]
+        return losses[0] + self._input_penalty()
+
+    def _input_penalty(self) -> torch.Tensor | float:
+        """Return `input_l1` times the L1 norm of the first shared layer's weights.
+
+        The penalty drives the weights of uninformative inputs to zero, so the network leans on
+        the few columns that decide a target. It is left out of the logged losses, so `val/loss`
+        stays comparable across `input_l1` values.
+        """
+        if self.config.input_l1 == 0:
+            return 0.0
+        return self.config.input_l1 * self.net.shared[0].weight.abs().sum()
 
     def on_train_epoch_end(self) -> None:
         if self._epoch_sums is None:

@@ -1,0 +1,204 @@
+"""Tests of the improved network's options: each trains, predicts finite prices, and ensembles."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import torch
+
+from house_multitask.config import FinalParams, TrainConfig, TuneParams
+from house_multitask.errors import ModelDirError, ParamsError
+from house_multitask.experiment import (
+    average_predictions,
+    train_and_score,
+    train_ensemble_and_score,
+)
+from house_multitask.features.inputs import build_inputs, numeric_input_columns, piecewise_linear
+from house_multitask.features.preprocess import Preprocessor
+from house_multitask.models.module import MultiTaskModule
+from house_multitask.training import Predictions, predict
+from house_multitask.tuning import best_settings, suggest_settings
+
+TINY = TrainConfig(max_epochs=2, patience=1, batch_size=8)
+
+OPTIONS = {
+    "onehot": {"categorical_input": "onehot"},
+    "embedding": {"categorical_input": "embedding"},
+    "derived": {"use_derived_features": True},
+    "log_target": {"price_target": "log_standardized"},
+    "piecewise_linear": {"numeric_encoding": "piecewise_linear", "use_derived_features": True},
+    "uncertainty": {"aggregation": "uncertainty"},
+    "input_l1": {"input_l1": 1e-3},
+    "dropout": {"dropout": 0.2},
+    "weight_decay": {"optimizer": "adamw", "weight_decay": 1e-3},
+    "wide": {"hidden_sizes": [64, 32], "head_size": 16},
+}
+
+
+@pytest.mark.parametrize("option", sorted(OPTIONS))
+def test_option_trains_finite_prices(synthetic_encoded_data, option):
+    config = TINY.override(OPTIONS[option], option)
+    run = train_and_score(config, synthetic_encoded_data, "test")
+    assert np.isfinite(run.price_pred.to_numpy()).all()
+
+
+def test_piecewise_linear_below_bin_is_zero():
+    assert piecewise_linear(np.array([0.1]), 0.2, 0.4)[0] == 0.0
+
+
+def test_piecewise_linear_above_bin_is_one():
+    assert piecewise_linear(np.array([0.9]), 0.2, 0.4)[0] == 1.0
+
+
+def test_piecewise_linear_inside_bin_is_linear():
+    assert piecewise_linear(np.array([0.25]), 0.2, 0.4)[0] == pytest.approx(0.25)
+
+
+def test_bin_edges_sorted_inside_unit_range(synthetic_encoded_data):
+    edges = synthetic_encoded_data.preprocessor.bin_edges["YearBuilt"]
+    assert edges == sorted(edges) and 0.0 <= edges[0] and edges[-1] <= 1.0
+
+
+def test_bin_edges_survive_state_round_trip(synthetic_encoded_data):
+    state = synthetic_encoded_data.preprocessor.to_dict()
+    assert Preprocessor.from_dict(state).bin_edges == state["bin_edges"]
+
+
+def test_piecewise_linear_adds_one_input_per_bin(synthetic_encoded_data):
+    preprocessor = synthetic_encoded_data.preprocessor
+    plain = TrainConfig(use_derived_features=True)
+    binned = replace(plain, numeric_encoding="piecewise_linear")
+    bins = sum(len(edges) - 1 for edges in preprocessor.bin_edges.values())
+    extra = len(numeric_input_columns(preprocessor, binned)) - len(
+        numeric_input_columns(preprocessor, plain)
+    )
+    assert extra == bins
+
+
+def test_piecewise_linear_without_edges_raises(synthetic_encoded_data):
+    state = synthetic_encoded_data.preprocessor.to_dict()
+    del state["bin_edges"]
+    old = Preprocessor.from_dict(state)
+    config = TrainConfig(numeric_encoding="piecewise_linear")
+    with pytest.raises(ModelDirError, match="lacks; rerun the encode_scale stage"):
+        build_inputs(synthetic_encoded_data.frames["test"], old, config)
+
+
+def test_numeric_encoding_rejects_unknown_value():
+    with pytest.raises(ParamsError, match="train.numeric_encoding='bins' is not allowed"):
+        TrainConfig.from_dict({"numeric_encoding": "bins"})
+
+
+def test_input_l1_rejects_negative_value():
+    with pytest.raises(ParamsError, match="train.input_l1=-1.0 is out of range"):
+        TrainConfig.from_dict({"input_l1": -1.0})
+
+
+def test_input_l1_adds_penalty_to_training_loss(synthetic_encoded_data):
+    inputs = synthetic_encoded_data.inputs(TINY)["train"]
+    losses = {}
+    for strength in (0.0, 0.1):
+        torch.manual_seed(0)
+        config = replace(TINY, input_l1=strength)
+        module = MultiTaskModule(config.to_dict(), inputs.numeric.shape[1], [])
+        losses[strength] = float(module.training_step(inputs.tensors(), 0).detach())
+    weights = float(module.net.shared[0].weight.abs().sum())
+    assert losses[0.1] == pytest.approx(losses[0.0] + 0.1 * weights, rel=1e-5)
+
+
+def test_average_predictions_means_members():
+    first = Predictions(np.array([1.0, 3.0]), np.array([[1.0, 0.0], [0.0, 1.0]]))
+    second = Predictions(np.array([3.0, 5.0]), np.array([[0.0, 1.0], [0.0, 1.0]]))
+    combined = average_predictions([first, second])
+    assert combined.price_output.tolist() == [2.0, 4.0]
+    assert combined.probabilities.tolist() == [[0.5, 0.5], [0.0, 1.0]]
+
+
+def test_average_predictions_rejects_empty():
+    with pytest.raises(ValueError, match="at least one member"):
+        average_predictions([])
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(synthetic_encoded_data):
+    config = TINY.override({"price_target": "log_standardized"}, "test")
+    return train_ensemble_and_score(config, synthetic_encoded_data, "test", [0, 1])
+
+
+def test_ensemble_keeps_every_member(ensemble_run):
+    assert len(ensemble_run.networks) == 2
+
+
+def test_ensemble_members_differ(ensemble_run):
+    first, second = (net.shared[0].weight for net in ensemble_run.networks)
+    assert not torch.equal(first, second)
+
+
+def test_ensemble_probabilities_average_members(synthetic_encoded_data, ensemble_run):
+    config = TINY.override({"price_target": "log_standardized"}, "test")
+    test_inputs = synthetic_encoded_data.inputs(config)["test"]
+    members = [predict(net, test_inputs).probabilities for net in ensemble_run.networks]
+    expected = pd.DataFrame(np.mean(members, axis=0), index=ensemble_run.probabilities.index)
+    pd.testing.assert_frame_equal(ensemble_run.probabilities, expected, check_names=False)
+
+
+def test_ensemble_price_is_geometric_mean_for_log_target(synthetic_encoded_data, ensemble_run):
+    preprocessor = synthetic_encoded_data.preprocessor
+    config = TINY.override({"price_target": "log_standardized"}, "test")
+    test_inputs = synthetic_encoded_data.inputs(config)["test"]
+    outputs = [predict(net, test_inputs).price_output for net in ensemble_run.networks]
+    log_prices = [
+        output * preprocessor.price_log_std + preprocessor.price_log_mean for output in outputs
+    ]
+    expected = np.exp(np.mean(log_prices, axis=0))
+    np.testing.assert_allclose(ensemble_run.price_pred.to_numpy(), expected, rtol=1e-6)
+
+
+def test_ensemble_metrics_count_members(ensemble_run):
+    assert ensemble_run.metrics["members"] == 2
+
+
+def test_final_params_rejects_zero_members():
+    with pytest.raises(ParamsError, match="final.ensemble_size=0 is out of range"):
+        FinalParams.from_dict({"ensemble_size": 0})
+
+
+def test_suggest_settings_lr_only_by_default():
+    trial = optuna.trial.FixedTrial({"lr": 0.01})
+    assert suggest_settings(trial, TuneParams()) == {"lr": 0.01}
+
+
+def test_suggest_settings_samples_extra_dimensions():
+    params = TuneParams(
+        weight_decay_range=(1e-5, 1e-2),
+        dropout_range=(0.0, 0.3),
+        input_l1_range=(1e-4, 1e-2),
+        hidden_sizes_choices=((64, 32), (128, 64)),
+    )
+    values = {
+        "lr": 0.01,
+        "weight_decay": 1e-3,
+        "dropout": 0.1,
+        "input_l1": 1e-3,
+        "hidden_sizes": "128x64",
+    }
+    settings = suggest_settings(optuna.trial.FixedTrial(values), params)
+    assert settings == {**values, "hidden_sizes": (128, 64)}
+
+
+def test_best_settings_decodes_hidden_sizes():
+    assert best_settings({"lr": 0.1, "hidden_sizes": "64x32"})["hidden_sizes"] == [64, 32]
+
+
+def test_tune_params_rejects_reversed_range():
+    with pytest.raises(ParamsError, match="tune.dropout_range=\\[0.3, 0.1\\] is invalid"):
+        TuneParams.from_dict({"dropout_range": [0.3, 0.1]})
+
+
+def test_tune_params_rejects_empty_width_list():
+    with pytest.raises(ParamsError, match="tune.hidden_sizes_choices\\[0\\]=\\[\\] is invalid"):
+        TuneParams.from_dict({"hidden_sizes_choices": [[]]})
