@@ -217,7 +217,7 @@ def test_clean_params_unknown_key() -> None:
     [
         ("train_share", 0.0, "split.train_share=0.0 is out of range; it must be a number > 0.0"),
         ("val_share", -0.15, "split.val_share=-0.15 is out of range"),
-        ("test_share", "0.15", "split.test_share='0.15' is invalid; it must be a number"),
+        ("test_share", "15%", "split.test_share='15%' is invalid; it must be a number"),
         ("seed", -1, "split.seed=-1 is out of range; it must be an integer >= 0"),
         ("seed", 4.2, "split.seed=4.2 is invalid; it must be an integer"),
     ],
@@ -288,3 +288,16 @@ def test_resolve_lr_unknown_word() -> None:
         ParamsError, match="lr='best' is invalid; use 'tuned' or a positive number"
     ):
         resolve_lr("best", 0.0374)
+
+
+def test_train_config_reads_exponent_strings():
+    # PyYAML loads 1e-3 (no decimal point) as the string '1e-3'.
+    config = TrainConfig.from_dict({"lr": "1e-3", "weight_decay": "5e-4"})
+
+    assert config.lr == 0.001
+    assert config.weight_decay == 0.0005
+
+
+def test_train_config_rejects_non_numeric_string():
+    with pytest.raises(ParamsError, match=r"train.lr='fast' is invalid; it must be a number"):
+        TrainConfig.from_dict({"lr": "fast"})

@@ -78,12 +78,26 @@ def _from_mapping(cls: type, section: str, values: Mapping[str, Any] | None) -> 
     values = _as_dict(section, values)
     known = {f.name for f in dataclasses.fields(cls)}
     _reject_unknown_keys(section, values, known)
+    float_fields = {f.name for f in dataclasses.fields(cls) if f.type == "float"}
     for name, value in values.items():
         if isinstance(value, list):
             values[name] = tuple(value)
+        elif name in float_fields and isinstance(value, str):
+            values[name] = _parse_float(value)
     instance = cls(**values)
     instance.validate(section)
     return instance
+
+
+def _parse_float(text: str) -> float | str:
+    """Read exponent notation such as '1e-3', which YAML 1.1 (PyYAML) loads as a string.
+
+    Text that is not a number is returned unchanged, so validation names it in its error.
+    """
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 @dataclass(frozen=True)
