@@ -143,7 +143,7 @@ def find_kaggle_dir(repo_root: Path = REPO_ROOT) -> Path | None:
     candidates.append(repo_root.parent / "shared" / "data" / "kaggle-house-prices")
     for candidate in candidates:
         if (candidate / "train.csv").is_file():
-            return candidate
+            return candidate.resolve()
     return None
 
 

@@ -38,7 +38,8 @@ def find_kaggle_file(name: str) -> Path | None:
     folders.append(REPO_ROOT.parent / "shared" / "data" / "kaggle-house-prices")
     for folder in folders:
         if (folder / name).is_file():
-            return folder / name
+            # Absolute, because the stage scripts run in a temporary folder.
+            return (folder / name).resolve()
     return None
 
 
