@@ -73,8 +73,7 @@ def write_stand_in_model(directory: Path) -> Path:
     from house_multitask.data.io import read_kaggle_csv
     from house_multitask.features.inputs import numeric_input_columns
     from house_multitask.features.preprocess import Preprocessor
-    from house_multitask.model_dir import save_model_dir
-    from house_multitask.models.network import MultiTaskNet
+    from house_multitask.model_dir import build_network, save_model_dir
     from house_multitask.schema import ID_COLUMN, PRICE_COLUMN
 
     train_csv = find_kaggle_file("train.csv")
@@ -88,16 +87,8 @@ def write_stand_in_model(directory: Path) -> Path:
     cleaned, _ = clean_frame(raw, max_missing_share, protected=(ID_COLUMN, PRICE_COLUMN))
     preprocessor = Preprocessor.fit(cleaned)
     torch.manual_seed(0)
-    network = MultiTaskNet(
-        n_numeric=len(numeric_input_columns(preprocessor, config)),
-        cardinalities=preprocessor.cardinalities(),
-        categorical_input=config.categorical_input,
-        hidden_sizes=config.hidden_sizes,
-        head_size=config.head_size,
-        shared_activation=config.shared_activation,
-        head_activation=config.head_activation,
-        embedding_dim=config.embedding_dim,
-        dropout=config.dropout,
+    network = build_network(
+        config, len(numeric_input_columns(preprocessor, config)), preprocessor.cardinalities()
     )
     return save_model_dir(directory, config, preprocessor, [network])
 

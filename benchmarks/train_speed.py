@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from house_multitask.config import TrainConfig
 from house_multitask.experiment import EncodedData
 from house_multitask.features.inputs import ModelInputs
+from house_multitask.model_dir import build_network
 from house_multitask.models.losses import aggregate_losses, price_loss
 from house_multitask.models.module import MultiTaskModule
 from house_multitask.models.network import MultiTaskNet
@@ -176,17 +177,7 @@ def run_floor(
     if config.aggregation == "uncertainty":
         raise SystemExit("error: the floor loop does not implement aggregation=uncertainty")
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    net = MultiTaskNet(
-        n_numeric=train.numeric.shape[1],
-        cardinalities=cards,
-        categorical_input=config.categorical_input,
-        hidden_sizes=config.hidden_sizes,
-        head_size=config.head_size,
-        shared_activation=config.shared_activation,
-        head_activation=config.head_activation,
-        embedding_dim=config.embedding_dim,
-        dropout=config.dropout,
-    )
+    net = build_network(config, train.numeric.shape[1], cards)
     optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
     optimizers |= {"rmsprop": torch.optim.RMSprop, "sgd": torch.optim.SGD}
     optimizer = optimizers[config.optimizer](

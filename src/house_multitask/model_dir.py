@@ -241,13 +241,17 @@ def _check_layout(
             )
 
 
-def _load_network(path: Path, manifest: dict[str, Any], config: TrainConfig) -> MultiTaskNet:
-    """Build the recorded architecture and load one member's weights into it."""
-    # NOTE: these arguments must match the ones MultiTaskModule passes to MultiTaskNet. When they
-    # drift, loading fails, and the round trip in tests/test_predict_kaggle.py catches it.
-    network = MultiTaskNet(
-        n_numeric=len(manifest["numeric_inputs"]),
-        cardinalities=manifest["cardinalities"],
+def build_network(
+    config: TrainConfig, n_numeric: int, cardinalities: Sequence[int]
+) -> MultiTaskNet:
+    """Build the untrained `MultiTaskNet` that `config` describes (Xavier-initialised).
+
+    NOTE: MultiTaskModule builds its network with the same arguments. When the two drift, loading
+    a model directory fails, and the round trip in tests/test_predict_kaggle.py catches it.
+    """
+    return MultiTaskNet(
+        n_numeric=n_numeric,
+        cardinalities=cardinalities,
         categorical_input=config.categorical_input,
         hidden_sizes=config.hidden_sizes,
         head_size=config.head_size,
@@ -256,6 +260,11 @@ def _load_network(path: Path, manifest: dict[str, Any], config: TrainConfig) -> 
         embedding_dim=config.embedding_dim,
         dropout=config.dropout,
     )
+
+
+def _load_network(path: Path, manifest: dict[str, Any], config: TrainConfig) -> MultiTaskNet:
+    """Build the recorded architecture and load one member's weights into it."""
+    network = build_network(config, len(manifest["numeric_inputs"]), manifest["cardinalities"])
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
