@@ -104,8 +104,23 @@ def train_and_score(
         trainer_logger=trainer_logger,
         trainer_options=trainer_options,
     )
-    scored = inputs[split]
-    outputs = predict(fit.module, scored)
+    metrics, price, probabilities = score_outputs(
+        config, data, split, inputs[split], predict(fit.module, inputs[split])
+    )
+    metrics["epochs"] = fit.epochs
+    metrics["best_val_loss"] = fit.best_val_loss
+    return ScoredRun(fit, metrics, price, probabilities)
+
+
+def score_outputs(
+    config: TrainConfig, data: EncodedData, split: str, scored: ModelInputs, outputs: Predictions
+) -> tuple[dict, pd.Series, pd.DataFrame]:
+    """Convert network outputs on `split` to dollars and score both tasks.
+
+    Returns:
+        The metrics of `evaluate`, the predicted prices in dollars and the class probabilities,
+        both indexed like the split's frame.
+    """
     preprocessor = data.preprocessor
     price = target_to_price(
         outputs.price_output,
@@ -114,11 +129,9 @@ def train_and_score(
         preprocessor.price_log_std,
     )
     metrics = evaluate(scored.price, price, scored.category.numpy(), outputs.category)
-    metrics["epochs"] = fit.epochs
-    metrics["best_val_loss"] = fit.best_val_loss
     index = data.frames[split].index
     probabilities = pd.DataFrame(outputs.probabilities, index=index)
-    return ScoredRun(fit, metrics, pd.Series(price, index=index), probabilities)
+    return metrics, pd.Series(price, index=index), probabilities
 
 
 def score_over_seeds(
@@ -233,19 +246,10 @@ def train_ensemble_and_score(
 
     scored = inputs[split]
     outputs = average_predictions([predict(fit.module, scored) for fit in fits])
-    preprocessor = data.preprocessor
-    price = target_to_price(
-        outputs.price_output,
-        config.price_target,
-        preprocessor.price_log_mean,
-        preprocessor.price_log_std,
-    )
-    metrics = evaluate(scored.price, price, scored.category.numpy(), outputs.category)
+    metrics, price, probabilities = score_outputs(config, data, split, scored, outputs)
     losses = [fit.best_val_loss for fit in fits]
     metrics["members"] = len(fits)
     metrics["member_epochs"] = [fit.epochs for fit in fits]
     metrics["epochs"] = max(fit.epochs for fit in fits)
     metrics["best_val_loss"] = None if None in losses else float(np.mean(losses))
-    index = data.frames[split].index
-    probabilities = pd.DataFrame(outputs.probabilities, index=index)
-    return ScoredRun(fits[0], metrics, pd.Series(price, index=index), probabilities, fits)
+    return ScoredRun(fits[0], metrics, price, probabilities, fits)
