@@ -1,4 +1,4 @@
-"""What every stage script shares: params loading, logging set-up and one-line errors."""
+"""Helpers every stage script shares: params loading, logging set-up and one-line errors."""
 
 from __future__ import annotations
 

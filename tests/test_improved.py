@@ -60,7 +60,9 @@ def test_piecewise_linear_inside_bin_is_linear():
 
 def test_bin_edges_sorted_inside_unit_range(synthetic_encoded_data):
     edges = synthetic_encoded_data.preprocessor.bin_edges["YearBuilt"]
-    assert edges == sorted(edges) and 0.0 <= edges[0] and edges[-1] <= 1.0
+    assert edges == sorted(edges)
+    assert edges[0] >= 0.0
+    assert edges[-1] <= 1.0
 
 
 def test_bin_edges_survive_state_round_trip(synthetic_encoded_data):

@@ -341,7 +341,7 @@ class TuneParams:
                 )
 
     def searched(self) -> dict[str, Any]:
-        """The search space beyond the learning rate, as plain JSON-ready values."""
+        """Return the search space beyond the learning rate, as plain JSON-ready values."""
         space = {
             "weight_decay": self.weight_decay_range,
             "dropout": self.dropout_range,
@@ -364,7 +364,7 @@ ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 
 @dataclass(frozen=True)
 class TrainerParams:
-    """Where Lightning trains: `accelerator`, `devices` and `strategy` of `pl.Trainer`.
+    """Device settings of Lightning: `accelerator`, `devices` and `strategy` of `pl.Trainer`.
 
     The default is one CPU process. The strategy is passed to Lightning as is (for example
     `ddp`, `ddp_spawn` or `fsdp`), which rejects names it does not know.

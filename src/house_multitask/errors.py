@@ -4,7 +4,7 @@
 class HouseMultitaskError(Exception):
     """Base class for failures caused by the user's input, files or parameters.
 
-    The message is one line that names the file, column, row or parameter and says how to fix it.
+    The message is one line that names the file, column, row or parameter and gives the fix.
     """
 
 

@@ -78,8 +78,10 @@ def evaluate(
     category_true: np.ndarray,
     category_pred: np.ndarray,
 ) -> dict:
-    """All metrics of both tasks in one dictionary (see `regression_metrics` and
-    `classification_metrics`)."""
+    """Compute every metric of both tasks in one dictionary.
+
+    See `regression_metrics` and `classification_metrics` for the keys.
+    """
     return {
         **regression_metrics(price_true, price_pred),
         **classification_metrics(category_true, category_pred),

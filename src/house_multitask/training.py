@@ -166,7 +166,7 @@ def fit_model(
 
 
 def is_global_zero() -> bool:
-    """Whether this process writes outputs: rank 0 of a multi-process strategy, or the only one."""
+    """Return True in the process that writes outputs: rank 0, or the only process."""
     return pl.utilities.rank_zero_only.rank == 0
 
 

@@ -78,7 +78,8 @@ WORKER_ATTR = "worker"
 DIVERGED_ATTR = "diverged"
 # System attribute that RetryHeartbeatStaleTrialCallback puts on a retry: the original's number.
 RETRY_ATTR = "failed_trial"
-# What opening a storage raises for a bad URL, a missing driver or an unreachable server.
+# Exceptions that opening a storage raises for a bad URL, a missing driver or an unreachable
+# server.
 STORAGE_ERRORS = (
     ImportError,
     ValueError,
@@ -181,7 +182,7 @@ def open_storage(params: TuneParams) -> optuna.storages.BaseStorage:
 
 
 def redact_url(url: str) -> str:
-    """The storage URL with its password, if any, replaced by ***."""
+    """Return the storage URL with its password, if any, replaced by ***."""
     try:
         return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     except sqlalchemy.exc.ArgumentError:
@@ -219,11 +220,11 @@ def create_study(config: TrainConfig, params: TuneParams, data: EncodedData) -> 
 
 
 def recorded_settings(study: optuna.Study) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-    """The training configuration and search settings `create_study` stored in `study`."""
+    """Return the training configuration and search settings `create_study` stored in `study`."""
     attrs = study.user_attrs
     if CONFIG_ATTR not in attrs or PARAMS_ATTR not in attrs:
         raise ParamsError(
-            f"study {study.study_name!r} holds no training configuration; create it with the "
+            f"study {study.study_name!r} has no stored training configuration; create it with the "
             "tune stage (dvc repro tune) before adding workers"
         )
     return attrs[CONFIG_ATTR], attrs[PARAMS_ATTR]

@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CleanReport:
-    """What `clean_frame` removed, for the stage's metrics file."""
+    """Columns and cells that `clean_frame` removed, for the stage's metrics file."""
 
     rows_in: int
     rows_out: int
