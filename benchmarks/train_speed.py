@@ -4,15 +4,17 @@ Trains the study's final network (`TrainConfig()`: label-encoded inputs, layers 
 batch 32), or with `--config train` the `train` section of params.yaml, for a fixed number of
 epochs with early stopping effectively off, so that every way runs the same number of steps:
 
-- project: `training.fit_model`, the Lightning path every stage uses (in-memory batches,
-  epoch-level logging, no progress bar or model summary, early stopping and checkpointing on).
+- project: `training.fit_model`, the Lightning path every stage uses (in-memory batches, one
+  Lightning step per epoch that steps the optimizer once per mini-batch, epoch-level logging,
+  no progress bar or model summary, early stopping on, best weights kept in memory).
 - floor: a plain PyTorch loop over the same in-memory batches, with the same initial weights,
   batch order, optimizer and validation after every epoch. It does the same math, so its losses
   must equal the project path's bit for bit; the script checks this before timing anything.
 - default: a default `Trainer` fed by `DataLoader(TensorDataset(...))`, with `self.log` per
   step, the way most Lightning code is written.
 
-Lever rows then change one thing of the project path at a time. Run from the repository root
+Lever rows then change one thing at a time: of the project path, or of the same module taking
+one Lightning step per mini-batch (automatic optimization), as it did before. Run from the repository root
 after `dvc repro encode_scale`:
 
     python benchmarks/train_speed.py            # 100 epochs, 3 repeats per way
@@ -50,7 +52,14 @@ from house_multitask.model_dir import build_network
 from house_multitask.models.losses import aggregate_losses, price_loss
 from house_multitask.models.module import MultiTaskModule
 from house_multitask.models.network import MultiTaskNet
-from house_multitask.training import MONITOR, InMemoryBatches, configure_torch, fit_model
+from house_multitask.training import (
+    MONITOR,
+    BestWeights,
+    EpochOfBatches,
+    InMemoryBatches,
+    configure_torch,
+    fit_model,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 FLOOR = "floor (plain loop, in-memory batches)"
@@ -58,17 +67,57 @@ PROJECT = "project (fit_model)"
 
 
 class StepLosses(pl.Callback):
-    """Record the training loss of every step, for the equality check against the floor."""
+    """Record the training loss of every mini-batch, for the equality check against the floor.
+
+    The project's module takes one optimizer step per mini-batch inside its epoch-long training
+    step, with no Lightning hook in between, so this wraps the module's `batch_loss`.
+    """
 
     def __init__(self) -> None:
         self.losses: list[float] = []
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.losses.append(float(outputs["loss"]))
+    def on_fit_start(self, trainer, pl_module) -> None:
+        compute = pl_module.batch_loss
+
+        def recorded(batch):
+            loss = compute(batch)
+            self.losses.append(float(loss))
+            return loss
+
+        pl_module.batch_loss = recorded
 
 
-class PerStepLoggingModule(MultiTaskModule):
-    """The project's module with the usual `self.log` of every loss at every step."""
+class PerBatchModule(MultiTaskModule):
+    """The project's module with one Lightning step per mini-batch (automatic optimization).
+
+    This is how the module worked before it took one step per epoch: Lightning's hooks, closure
+    and loop run around every mini-batch.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.automatic_optimization = True
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        return self.batch_loss(batch)
+
+
+class WrappedOptimizerModule(MultiTaskModule):
+    """One step per epoch through Lightning's optimizer wrapper and `manual_backward`."""
+
+    def training_step(self, batches, batch_idx: int) -> torch.Tensor:
+        optimizer = self.optimizers()
+        loss = torch.zeros(())
+        for batch in batches:
+            optimizer.zero_grad()
+            loss = self.batch_loss(batch)
+            self.manual_backward(loss)
+            optimizer.step()
+        return loss.detach()
+
+
+class PerStepLoggingModule(PerBatchModule):
+    """One step per mini-batch with the usual `self.log` of every loss at every step."""
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         losses = self._shared_step(batch)
@@ -79,24 +128,8 @@ class PerStepLoggingModule(MultiTaskModule):
         return losses[0]
 
 
-class ManualOptimizationModule(MultiTaskModule):
-    """The project's module stepping its optimizer itself, without Lightning's closure."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.automatic_optimization = False
-
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        optimizer = self.optimizers()
-        optimizer.zero_grad()
-        loss = super().training_step(batch, batch_idx)
-        self.manual_backward(loss)
-        optimizer.step()
-        return loss
-
-
-class SilentModule(MultiTaskModule):
-    """The project's module without `self.log`, which a barebones Trainer rejects."""
+class SilentModule(PerBatchModule):
+    """One step per mini-batch without `self.log`, which a barebones Trainer rejects."""
 
     def on_train_epoch_end(self) -> None:
         self._epoch_sums, self._epoch_rows = None, 0
@@ -234,13 +267,17 @@ def run_lever(
     val: ModelInputs,
     cards: list[int],
     *,
-    module_class: type[MultiTaskModule] = MultiTaskModule,
+    module_class: type[MultiTaskModule] = PerBatchModule,
     data_loader: bool = False,
     checkpoint: bool = True,
     progress: bool = False,
     deterministic: bool = True,
 ) -> None:
-    """Train as `fit_model` does, with the one setting that the keyword arguments change."""
+    """Train with the project's Trainer settings and the one change the keyword arguments make.
+
+    The default module takes one Lightning step per mini-batch; `MultiTaskModule` (one step per
+    epoch) gives the project path itself, in a Trainer built here.
+    """
     pl.seed_everything(config.seed, workers=True, verbose=False)
     module = module_class(config.to_dict(), train.numeric.shape[1], cards)
     if data_loader:
@@ -252,12 +289,19 @@ def run_lever(
     else:
         train_batches = InMemoryBatches(train.tensors(), config.batch_size, True, config.seed)
         val_batches = InMemoryBatches(val.tensors(), len(val), False)
+    epoch_steps = issubclass(module_class, MultiTaskModule) and not issubclass(
+        module_class, PerBatchModule
+    )
+    if epoch_steps:
+        train_batches = EpochOfBatches(train_batches)
 
     with tempfile.TemporaryDirectory() as scratch:
         callbacks: list[pl.Callback] = [
             EarlyStopping(monitor=MONITOR, mode="min", patience=config.patience)
         ]
-        if checkpoint:
+        if checkpoint and epoch_steps:
+            callbacks.append(BestWeights(MONITOR))
+        elif checkpoint:
             callbacks.append(ModelCheckpoint(dirpath=scratch, monitor=MONITOR, save_top_k=1))
         trainer = pl.Trainer(
             accelerator="cpu",
@@ -267,12 +311,12 @@ def run_lever(
             deterministic=deterministic,
             logger=False,
             callbacks=callbacks,
-            enable_checkpointing=checkpoint,
+            enable_checkpointing=checkpoint and not epoch_steps,
             enable_progress_bar=progress,
             enable_model_summary=progress,
             num_sanity_val_steps=0,
             default_root_dir=scratch,
-            log_every_n_steps=len(train_batches),
+            log_every_n_steps=max(len(train_batches), 1),
         )
         trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
 
@@ -415,27 +459,32 @@ def main() -> int:
     }
     if not args.no_levers:
         ways |= {
-            "lever: project settings, own Trainer": lambda: run_lever(config, train, val, cards),
-            "lever: + DataLoader instead of in-memory": lambda: run_lever(
-                config, train, val, cards, data_loader=True
+            "lever: project, own Trainer": lambda: run_lever(
+                config, train, val, cards, module_class=MultiTaskModule
             ),
-            "lever: + self.log every step": lambda: run_lever(
-                config, train, val, cards, module_class=PerStepLoggingModule
+            "lever: project + Lightning optimizer wrapper": lambda: run_lever(
+                config, train, val, cards, module_class=WrappedOptimizerModule
             ),
-            "lever: + progress bar and summary": lambda: run_lever(
-                config, train, val, cards, progress=True
+            "lever: project - best weights (no checkpoint)": lambda: run_lever(
+                config, train, val, cards, module_class=MultiTaskModule, checkpoint=False
             ),
-            "lever: + manual optimization": lambda: run_lever(
-                config, train, val, cards, module_class=ManualOptimizationModule
-            ),
-            "lever: barebones Trainer, no logs or callbacks": lambda: run_barebones(
+            "lever: one Lightning step per mini-batch": lambda: run_lever(
                 config, train, val, cards
             ),
-            "lever: - checkpointing": lambda: run_lever(
-                config, train, val, cards, checkpoint=False
+            "lever: per mini-batch + DataLoader": lambda: run_lever(
+                config, train, val, cards, data_loader=True
             ),
-            "lever: - deterministic": lambda: run_lever(
-                config, train, val, cards, deterministic=False
+            "lever: per mini-batch + self.log every step": lambda: run_lever(
+                config, train, val, cards, module_class=PerStepLoggingModule
+            ),
+            "lever: per mini-batch + progress bar, summary": lambda: run_lever(
+                config, train, val, cards, progress=True
+            ),
+            "lever: per mini-batch, barebones Trainer": lambda: run_barebones(
+                config, train, val, cards
+            ),
+            "lever: project - deterministic": lambda: run_lever(
+                config, train, val, cards, module_class=MultiTaskModule, deterministic=False
             ),
         }
 

@@ -4,7 +4,7 @@ import argparse
 
 from common import load_params, run_stage, section
 
-from house_multitask.config import TrainConfig
+from house_multitask.config import TrainConfig, resolve_processes
 from house_multitask.data.io import write_json
 from house_multitask.errors import ParamsError
 from house_multitask.experiment import EncodedData, score_over_seeds
@@ -33,6 +33,7 @@ def main() -> None:
     base = TrainConfig.from_dict(ablate.get("base"), "ablate.base")
     config = base.override(variants[args.variant], f"ablate.variants.{args.variant}")
     seeds = seed_list(params)
+    processes = resolve_processes(section(params, "base").get("processes", 1))
 
     configure_torch()
     data = EncodedData.load(args.encoded_dir, args.state)
@@ -43,6 +44,7 @@ def main() -> None:
         "val",
         checkpoint_root=args.checkpoints,
         logger_for_seed=first_seed_logger(args.live_dir, seeds[0]),
+        processes=processes,
     )
 
     write_json({"variant": args.variant, "split": "val", **summary}, args.metrics)

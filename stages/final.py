@@ -4,7 +4,13 @@ import argparse
 
 from common import load_params, run_stage, section
 
-from house_multitask.config import FinalParams, TrainConfig, TrainerParams, resolve_lr
+from house_multitask.config import (
+    FinalParams,
+    TrainConfig,
+    TrainerParams,
+    resolve_lr,
+    resolve_processes,
+)
 from house_multitask.data.io import read_json, write_json, write_parquet
 from house_multitask.experiment import EncodedData, train_ensemble_and_score
 from house_multitask.model_dir import save_model_dir
@@ -36,6 +42,10 @@ def main() -> None:
     # Ensemble members train with seeds base.seed, base.seed + 1, ...
     members = FinalParams.from_dict(params.get("final")).ensemble_size
     seeds = list(range(config.seed, config.seed + members))
+    # Forked members would each start their own devices or strategy processes: only on one CPU.
+    processes = resolve_processes(section(params, "base").get("processes", 1))
+    if not trainer.runs_in_one_cpu_process():
+        processes = 1
 
     configure_torch()
     data = EncodedData.load(args.encoded_dir, args.state)
@@ -47,6 +57,7 @@ def main() -> None:
         checkpoint_root=f"{args.model_dir}/checkpoint",
         first_logger=epoch_logger(args.live_dir) if args.live_dir else False,
         trainer_options=trainer.to_dict(),
+        processes=processes,
     )
     # Under a multi-process strategy every process gets here with the same weights.
     if not is_global_zero():

@@ -9,6 +9,7 @@ import optuna
 import pandas as pd
 import pytest
 import torch
+from conftest import build_raw_frame
 
 from house_multitask.config import FinalParams, TrainConfig, TuneParams
 from house_multitask.errors import ModelDirError, ParamsError
@@ -18,7 +19,7 @@ from house_multitask.experiment import (
     train_ensemble_and_score,
 )
 from house_multitask.features.inputs import build_inputs, numeric_input_columns, piecewise_linear
-from house_multitask.features.preprocess import Preprocessor
+from house_multitask.features.preprocess import Preprocessor, _tree_thresholds
 from house_multitask.models.module import MultiTaskModule
 from house_multitask.training import Predictions, predict
 from house_multitask.tuning import best_settings, suggest_settings
@@ -31,6 +32,10 @@ OPTIONS = {
     "derived": {"use_derived_features": True},
     "log_target": {"price_target": "log_standardized"},
     "piecewise_linear": {"numeric_encoding": "piecewise_linear", "use_derived_features": True},
+    "piecewise_linear_tree": {
+        "numeric_encoding": "piecewise_linear_tree",
+        "use_derived_features": True,
+    },
     "uncertainty": {"aggregation": "uncertainty"},
     "input_l1": {"input_l1": 1e-3},
     "dropout": {"dropout": 0.2},
@@ -81,13 +86,44 @@ def test_piecewise_linear_adds_one_input_per_bin(synthetic_encoded_data):
     assert extra == bins
 
 
-def test_piecewise_linear_without_edges_raises(synthetic_encoded_data):
+@pytest.mark.parametrize(
+    ("encoding", "field", "kind"),
+    [
+        ("piecewise_linear", "bin_edges", "quantile"),
+        ("piecewise_linear_tree", "tree_bin_edges", "target-aware"),
+    ],
+)
+def test_piecewise_linear_without_edges_raises(synthetic_encoded_data, encoding, field, kind):
     state = synthetic_encoded_data.preprocessor.to_dict()
-    del state["bin_edges"]
+    del state[field]
     old = Preprocessor.from_dict(state)
-    config = TrainConfig(numeric_encoding="piecewise_linear")
-    with pytest.raises(ModelDirError, match="lacks; rerun the encode_scale stage"):
+    config = TrainConfig(numeric_encoding=encoding)
+    with pytest.raises(ModelDirError, match=f"needs {kind}.*rerun the encode_scale stage"):
         build_inputs(synthetic_encoded_data.frames["test"], old, config)
+
+
+def test_tree_thresholds_find_class_boundary():
+    values = np.arange(100, dtype="float64")
+    classes = (values >= 37).astype("int64")
+    assert _tree_thresholds(values, classes, classify=True) == [36.5]
+
+
+def test_tree_bin_edges_keep_quantile_edges(synthetic_encoded_data):
+    preprocessor = synthetic_encoded_data.preprocessor
+    for column, edges in preprocessor.bin_edges.items():
+        tree_edges = preprocessor.tree_bin_edges[column]
+        assert set(edges) <= set(tree_edges)
+        assert tree_edges == sorted(tree_edges)
+
+
+def test_tree_bin_edges_survive_state_round_trip(synthetic_encoded_data):
+    state = synthetic_encoded_data.preprocessor.to_dict()
+    assert Preprocessor.from_dict(state).tree_bin_edges == state["tree_bin_edges"]
+
+
+def test_preprocessor_without_category_has_no_tree_edges():
+    frame = build_raw_frame(rows_per_class=3).fillna(0)
+    assert Preprocessor.fit(frame).tree_bin_edges == {}
 
 
 def test_numeric_encoding_rejects_unknown_value():
@@ -107,7 +143,7 @@ def test_input_l1_adds_penalty_to_training_loss(synthetic_encoded_data):
         torch.manual_seed(0)
         config = replace(TINY, input_l1=strength)
         module = MultiTaskModule(config.to_dict(), inputs.numeric.shape[1], [])
-        losses[strength] = float(module.training_step(inputs.tensors(), 0).detach())
+        losses[strength] = float(module.batch_loss(inputs.tensors()).detach())
     weights = float(module.net.shared[0].weight.abs().sum())
     assert losses[0.1] == pytest.approx(losses[0.0] + 0.1 * weights, rel=1e-5)
 

@@ -20,7 +20,7 @@ PRICE_LOSSES = ("mse", "l1", "huber")
 AGGREGATIONS = ("sum", "mean", "geometric", "weighted_geometric", "uncertainty")
 PRICE_TARGETS = ("raw", "log_standardized")
 CATEGORICAL_INPUTS = ("label", "onehot", "embedding")
-NUMERIC_ENCODINGS = ("minmax", "piecewise_linear")
+NUMERIC_ENCODINGS = ("minmax", "piecewise_linear", "piecewise_linear_tree")
 
 
 def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -394,6 +394,10 @@ class TrainerParams:
         """Keyword arguments for `pl.Trainer`."""
         return dataclasses.asdict(self)
 
+    def runs_in_one_cpu_process(self) -> bool:
+        """Return True for one CPU device and no multi-process strategy: safe to fork."""
+        return self.accelerator == "cpu" and self.devices == 1 and self.strategy == "auto"
+
     def check_single_process(self, section: str = "trainer") -> None:
         """Reject settings that start several processes per trial (Optuna trials need one)."""
         if self.devices != 1:
@@ -431,6 +435,12 @@ class FinalParams:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None, section: str = "final") -> FinalParams:
         return _from_mapping(cls, section, values)
+
+
+def resolve_processes(value: Any, key: str = "base.processes") -> int:
+    """Validate the number of processes that train independent models at once."""
+    _check_number(key, value, low=1, high=256, integer=True)
+    return int(value)
 
 
 def resolve_lr(value: Any, tuned_lr: float | None, key: str = "lr") -> float:

@@ -20,6 +20,7 @@ from house_multitask.evaluation import HEADLINE_KEYS, evaluate, summarize_runs
 from house_multitask.features.inputs import ModelInputs, build_inputs
 from house_multitask.features.preprocess import Preprocessor, target_to_price
 from house_multitask.outputs import prediction_frame
+from house_multitask.processes import map_in_processes
 from house_multitask.training import FitResult, Predictions, fit_model, predict
 
 logger = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ def score_over_seeds(
     split: str,
     checkpoint_root: str | Path | None = None,
     logger_for_seed: Callable[[int], pl.loggers.Logger | bool] | None = None,
+    processes: int = 1,
 ) -> dict:
     """Train `config` once per seed and summarise its metrics on `split`.
 
@@ -152,24 +154,22 @@ def score_over_seeds(
         checkpoint_root: folder for each run's best checkpoint as `seed_<n>/best.ckpt`.
         logger_for_seed: returns the Lightning logger of the run with that seed (for example
             `tracking.epoch_logger`), or False for none; no run logs when None.
+        processes: runs trained at once in forked processes (see `map_in_processes`); the
+            metrics do not depend on it.
 
     Returns:
         The mean of each headline metric at the top level (the keys `dvc metrics diff` compares),
         their standard deviations under "std" and every run's metrics under "per_seed".
     """
-    runs = {}
-    for seed in seeds:
-        checkpoint_dir = (
-            None if checkpoint_root is None else Path(checkpoint_root) / f"seed_{seed}"
-        )
+
+    def run_seed(seed: int) -> dict:
         run = train_and_score(
             replace(config, seed=seed),
             data,
             split,
-            checkpoint_dir=checkpoint_dir,
+            checkpoint_dir=_seed_folder(checkpoint_root, seed),
             trainer_logger=False if logger_for_seed is None else logger_for_seed(seed),
         )
-        runs[f"seed_{seed}"] = {key: run.metrics[key] for key in (*HEADLINE_KEYS, "epochs")}
         logger.info(
             "seed=%d rmse=%s accuracy=%.4f f1_macro=%.4f epochs=%d",
             seed,
@@ -178,8 +178,16 @@ def score_over_seeds(
             run.metrics["f1_macro"],
             run.fit.epochs,
         )
+        return {key: run.metrics[key] for key in (*HEADLINE_KEYS, "epochs")}
+
+    results = map_in_processes(run_seed, seeds, processes)
+    runs = {f"seed_{seed}": result for seed, result in zip(seeds, results, strict=True)}
     summary = summarize_runs(list(runs.values()))
     return {**summary["mean"], "std": summary["std"], "seeds": len(seeds), "per_seed": runs}
+
+
+def _seed_folder(root: str | Path | None, seed: int) -> Path | None:
+    return None if root is None else Path(root) / f"seed_{seed}"
 
 
 def average_predictions(members: list[Predictions]) -> Predictions:
@@ -205,6 +213,7 @@ def train_ensemble_and_score(
     checkpoint_root: str | Path | None = None,
     first_logger: pl.loggers.Logger | bool = False,
     trainer_options: Mapping[str, object] | None = None,
+    processes: int = 1,
 ) -> ScoredRun:
     """Train `config` once per seed and score the averaged predictions on `split`.
 
@@ -217,6 +226,8 @@ def train_ensemble_and_score(
         first_logger: the Lightning logger of the first member only, so that one set of loss
             curves is recorded; False for none.
         trainer_options: `accelerator`, `devices` and `strategy` for `fit_model`.
+        processes: members trained at once in forked processes (see `map_in_processes`); use
+            1 with an accelerator or a multi-process strategy.
 
     Returns:
         A `ScoredRun` whose `fit` is the first member and `members` all of them. Its metrics
@@ -226,23 +237,21 @@ def train_ensemble_and_score(
     if not seeds:
         raise ValueError("an ensemble needs at least one seed")
     inputs = data.inputs(config)
-    fits = []
-    for position, seed in enumerate(seeds):
-        checkpoint_dir = (
-            None if checkpoint_root is None else Path(checkpoint_root) / f"seed_{seed}"
+
+    def fit_member(seed: int) -> FitResult:
+        fit = fit_model(
+            replace(config, seed=seed),
+            inputs["train"],
+            inputs["val"],
+            data.preprocessor.cardinalities(),
+            checkpoint_dir=_seed_folder(checkpoint_root, seed),
+            trainer_logger=first_logger if seed == seeds[0] else False,
+            trainer_options=trainer_options,
         )
-        fits.append(
-            fit_model(
-                replace(config, seed=seed),
-                inputs["train"],
-                inputs["val"],
-                data.preprocessor.cardinalities(),
-                checkpoint_dir=checkpoint_dir,
-                trainer_logger=first_logger if position == 0 else False,
-                trainer_options=trainer_options,
-            )
-        )
-        logger.info("ensemble member seed=%d epochs=%d", seed, fits[-1].epochs)
+        logger.info("ensemble member seed=%d epochs=%d", seed, fit.epochs)
+        return fit
+
+    fits = map_in_processes(fit_member, seeds, processes)
 
     scored = inputs[split]
     outputs = average_predictions([predict(fit.module, scored) for fit in fits])

@@ -1,11 +1,11 @@
 """Local worker processes that run trials of one Optuna study at the same time.
 
-`tune.workers: N` runs N workers on this machine: this process and N - 1 processes started with
-the "spawn" method, each limited to one torch thread, all calling `tuning.run_worker` on the
-same study. They coordinate only through the study's storage, so that storage must accept
-writes from several processes at once: an Optuna journal file (`journal:///path`) or a
-database server. A shared SQLite file is rejected, because concurrent SQLite writers can fail
-with "database is locked".
+`tune.workers: N` runs N workers on this machine: this process and N - 1 processes forked from
+it (started with "spawn" where fork is missing), each limited to one torch thread, all calling
+`tuning.run_worker` on the same study. They coordinate only through the study's storage, so
+that storage must accept writes from several processes at once: an Optuna journal file
+(`journal:///path`) or a database server. A shared SQLite file is rejected, because concurrent
+SQLite writers can fail with "database is locked".
 
 This module imports `tuning` only inside functions, because `tuning` imports it.
 """
@@ -26,6 +26,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from house_multitask.config import TrainConfig, TuneParams
 from house_multitask.errors import ParamsError
+from house_multitask.processes import fork_available
 
 if TYPE_CHECKING:
     import optuna
@@ -146,7 +147,11 @@ def run_parallel_workers(
     check_concurrent_storage(params)
     others = min(params.workers, n_trials) - 1
     logger.info("starting %d tuning worker process(es) beside this one", others)
-    context = multiprocessing.get_context("spawn")
+    # A forked worker inherits torch and Lightning already imported (about 3 s a process); it
+    # opens its own storage connection. Forking is safe here: this process runs one torch
+    # thread, and no trial (with its heartbeat thread) has started yet.
+    method = "fork" if fork_available() else "spawn"
+    context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=max(others, 1), mp_context=context) as pool:
         futures = [
             pool.submit(
@@ -169,7 +174,7 @@ def _worker_process(
     trainer_options: Mapping[str, object] | None,
     log_level: int,
 ) -> int:
-    """Entry point of a spawned worker: open the study and run trials with one torch thread."""
+    """Entry point of a worker process: open the study and run trials with one torch thread."""
     from house_multitask.training import configure_torch
     from house_multitask.tuning import create_study, run_worker
 

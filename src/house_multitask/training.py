@@ -14,7 +14,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping
 
 from house_multitask.config import TrainConfig
 from house_multitask.errors import ParamsError
@@ -54,6 +54,62 @@ class InMemoryBatches:
             tensors = self.tensors
         for start in range(0, self.rows, self.batch_size):
             yield tuple(tensor[start : start + self.batch_size] for tensor in tensors)
+
+
+class EpochOfBatches:
+    """One item per epoch: the list of that epoch's mini-batches from `InMemoryBatches`.
+
+    `MultiTaskModule.training_step` loops over the list itself, so Lightning runs one training
+    step per epoch. The mini-batches, their order and the optimizer steps are those of a loop over
+    `InMemoryBatches`, so the weights are the same as with one Lightning step per mini-batch.
+    """
+
+    def __init__(self, batches: InMemoryBatches) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[list[tuple[torch.Tensor, ...]]]:
+        yield list(self.batches)
+
+
+class BestWeights(Callback):
+    """Keep in memory a copy of the weights of the epoch with the lowest finite `monitor`.
+
+    It plays the part of `ModelCheckpoint(monitor=..., save_top_k=1)` without writing a file at
+    every improvement: for a network this small the write costs about as much as an epoch's
+    Lightning overhead. `fit_model` writes `best.ckpt` once, when training ends.
+    """
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+        self.best_score: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if trainer.sanity_checking or value is None:
+            return
+        score = float(value)
+        if not math.isfinite(score) or (self.best_score is not None and score >= self.best_score):
+            return
+        self.best_score, self.best_epoch = score, trainer.current_epoch
+        self.best_state = {
+            key: tensor.detach().clone() for key, tensor in pl_module.state_dict().items()
+        }
+
+    def save(self, path: Path) -> None:
+        """Write the best weights as a checkpoint that `torch.load(weights_only=True)` reads."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint = {
+            "state_dict": self.best_state,
+            "epoch": self.best_epoch,
+            "monitor": self.monitor,
+            "best_score": self.best_score,
+        }
+        torch.save(checkpoint, path)
 
 
 @dataclass
@@ -105,8 +161,8 @@ def fit_model(
         train: training tensors, shuffled each epoch.
         val: validation tensors, scored as one batch after each epoch.
         cardinalities: code counts of the categorical inputs (see `Preprocessor.cardinalities`).
-        checkpoint_dir: where ModelCheckpoint keeps the best weights as `best.ckpt`; a
-            temporary folder, removed afterwards, when None.
+        checkpoint_dir: folder where the best weights are written as `best.ckpt` when
+            training ends (rank 0 only); none are written when None.
         callbacks: extra callbacks, for example Optuna's pruning callback.
         trainer_logger: a Lightning logger (such as DVCLive's), or False for none.
         trainer_options: `accelerator`, `devices` and `strategy` for `pl.Trainer` (see
@@ -116,53 +172,45 @@ def fit_model(
     """
     pl.seed_everything(config.seed, workers=True, verbose=False)
     module = build_module(config, train, cardinalities)
-    train_batches = InMemoryBatches(train.tensors(), config.batch_size, True, config.seed)
+    train_batches = EpochOfBatches(
+        InMemoryBatches(train.tensors(), config.batch_size, True, config.seed)
+    )
     val_batches = InMemoryBatches(val.tensors(), len(val), False)
 
+    best = BestWeights(MONITOR)
+    early_stopping = EarlyStopping(
+        monitor=MONITOR, mode="min", patience=config.patience, check_finite=True
+    )
     with tempfile.TemporaryDirectory(prefix="house-multitask-") as scratch:
-        directory = Path(checkpoint_dir) if checkpoint_dir is not None else Path(scratch)
-        checkpoint = ModelCheckpoint(
-            dirpath=directory,
-            filename="best",
-            monitor=MONITOR,
-            mode="min",
-            save_top_k=1,
-            enable_version_counter=False,
-        )
-        early_stopping = EarlyStopping(
-            monitor=MONITOR, mode="min", patience=config.patience, check_finite=True
-        )
         trainer = _make_trainer(
             trainer_options,
             max_epochs=config.max_epochs,
             min_epochs=config.min_epochs,
             deterministic=True,
             logger=trainer_logger,
-            callbacks=[early_stopping, checkpoint, *callbacks],
+            callbacks=[early_stopping, best, *callbacks],
+            enable_checkpointing=False,
             enable_progress_bar=False,
             enable_model_summary=False,
             num_sanity_val_steps=0,
             default_root_dir=scratch,
-            log_every_n_steps=len(train_batches),
+            log_every_n_steps=1,
         )
         trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
-        best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
-        if best_path is not None:
-            state = torch.load(best_path, map_location="cpu", weights_only=True)
-            module.load_state_dict(state["state_dict"])
-        # Every process reads rank 0's checkpoint folder: keep it until all have loaded.
-        trainer.strategy.barrier("fit_model")
-        if checkpoint_dir is None:
-            best_path = None
 
-    best = checkpoint.best_model_score
-    best_val_loss = float(best) if best is not None and torch.isfinite(best) else None
-    if best_val_loss is None:
+    best_path = None
+    if best.best_state is None:
         logger.warning(
             "training diverged: no finite %s in %d epoch(s)", MONITOR, trainer.current_epoch
         )
+    else:
+        module.load_state_dict(best.best_state)
+        if checkpoint_dir is not None:
+            best_path = Path(checkpoint_dir) / "best.ckpt"
+            if is_global_zero():
+                best.save(best_path)
     module.eval()
-    return FitResult(module, best_val_loss, trainer.current_epoch, best_path)
+    return FitResult(module, best.best_score, trainer.current_epoch, best_path)
 
 
 def is_global_zero() -> bool:

@@ -21,7 +21,8 @@ class ModelInputs:
     Attributes:
         numeric: float32 (rows, numeric inputs): scaled numeric predictors, plus the scaled label
             codes when `categorical_input` is "label", plus derived inputs when selected, plus
-            their piecewise-linear bin encodings when `numeric_encoding` is "piecewise_linear".
+            their piecewise-linear bin encodings when `numeric_encoding` is "piecewise_linear"
+            or "piecewise_linear_tree".
         codes: int64 (rows, categorical predictors) label codes for one-hot or embedding input;
             zero columns when `categorical_input` is "label".
         price_target: float32 (rows,) regression target (dollars or standardised log price).
@@ -66,12 +67,19 @@ def _scaled_input_columns(preprocessor: Preprocessor, config: TrainConfig) -> li
 
 
 def _bins(preprocessor: Preprocessor, config: TrainConfig) -> list[tuple[str, float, float, int]]:
-    """(column, lower edge, upper edge, bin index) of every piecewise-linear input."""
-    if config.numeric_encoding != "piecewise_linear":
+    """(column, lower edge, upper edge, bin index) of every piecewise-linear input.
+
+    "piecewise_linear" takes the training quantiles as edges, "piecewise_linear_tree" the
+    target-aware edges from decision trees (see `Preprocessor.tree_bin_edges`).
+    """
+    if config.numeric_encoding == "minmax":
         return []
-    if not preprocessor.bin_edges:
+    tree = config.numeric_encoding == "piecewise_linear_tree"
+    bin_edges = preprocessor.tree_bin_edges if tree else preprocessor.bin_edges
+    if not bin_edges:
+        kind = "target-aware (tree)" if tree else "quantile"
         raise ModelDirError(
-            "numeric_encoding=piecewise_linear needs quantile bin edges, which this "
+            f"numeric_encoding={config.numeric_encoding} needs {kind} bin edges, which this "
             "preprocessor state lacks; rerun the encode_scale stage with this version"
         )
     numeric = list(preprocessor.numeric_features)
@@ -79,7 +87,7 @@ def _bins(preprocessor: Preprocessor, config: TrainConfig) -> list[tuple[str, fl
         numeric += preprocessor.derived_features
     bins = []
     for column in numeric:
-        edges = preprocessor.bin_edges.get(column, [])
+        edges = bin_edges.get(column, [])
         for index, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
             bins.append((column, low, high, index))
     return bins

@@ -33,6 +33,13 @@ STATE_FORMAT_VERSION = 1
 # Quantile bins per numeric input for the piecewise-linear encoding.
 DEFAULT_QUANTILE_BINS = 32
 
+# Target-aware bins (Gorishniy, Rubachev and Babenko, "On Embeddings for Numerical Features in
+# Tabular Deep Learning", NeurIPS 2022): per numeric input, the split thresholds of a decision
+# tree on that input alone, one tree for HouseCategory and one for log SalePrice. Each tree has
+# at most this many leaves, and each leaf at least TREE_MIN_LEAF_ROWS training rows.
+TREE_MAX_LEAVES = 16
+TREE_MIN_LEAF_ROWS = 5
+
 # Inputs widely used on the Ames data, computed after imputation from the columns named here.
 DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
     "TotalSF": ("TotalBsmtSF", "1stFlrSF", "2ndFlrSF"),
@@ -85,6 +92,10 @@ class Preprocessor:
         bin_edges: for the piecewise-linear encoding, the distinct training quantiles of each
             numeric and derived input, in scaled units; empty in states written before it
             existed.
+        tree_bin_edges: for the target-aware piecewise-linear encoding, the quantile edges of
+            each numeric and derived input together with the split thresholds of decision trees
+            on it (see TREE_MAX_LEAVES), in scaled units; empty when the training rows had no
+            HouseCategory, or in states written before it existed.
     """
 
     numeric_features: list[str]
@@ -97,6 +108,7 @@ class Preprocessor:
     price_log_mean: float
     price_log_std: float
     bin_edges: dict[str, list[float]] = field(default_factory=dict)
+    tree_bin_edges: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def predictors(self) -> list[str]:
@@ -151,6 +163,8 @@ class Preprocessor:
         )
         fitted.ranges = fitted._fit_ranges(train)
         fitted.bin_edges = fitted._fit_bin_edges(train, quantile_bins)
+        if CATEGORY_COLUMN in train.columns:
+            fitted.tree_bin_edges = fitted._fit_tree_bin_edges(train)
         logger.info(
             "preprocessor fitted rows=%d numeric=%d categorical=%d derived=%d",
             len(train),
@@ -183,6 +197,29 @@ class Preprocessor:
             values = np.unique(np.quantile(scaled[column].to_numpy(dtype="float64"), levels))
             if len(values) >= 2:
                 edges[column] = [float(value) for value in values]
+        return edges
+
+    def _fit_tree_bin_edges(self, train: pd.DataFrame) -> dict[str, list[float]]:
+        """Return the quantile edges of each scaled numeric and derived input plus tree splits.
+
+        The tree thresholds fall where an input best separates the classes or the prices, such
+        as between RemodelGap 20 and 21 where HouseCategory changes, so the encoding gets an
+        edge at a boundary that the quantiles of a skewed column miss. Keeping the quantile
+        edges as well keeps their resolution where the trees do not split.
+        """
+        scaled, _ = self.transform(train)
+        targets = {
+            "category": train[CATEGORY_COLUMN].to_numpy(dtype="int64"),
+            "log_price": np.log(train[PRICE_COLUMN].to_numpy(dtype="float64")),
+        }
+        edges = {}
+        for column in self.numeric_features + self.derived_features:
+            values = scaled[column].to_numpy(dtype="float64")
+            points = {float(values.min()), float(values.max()), *self.bin_edges.get(column, [])}
+            for name, target in targets.items():
+                points.update(_tree_thresholds(values, target, classify=name == "category"))
+            if len(points) >= 2:
+                edges[column] = sorted(points)
         return edges
 
     def transform(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, TransformReport]:
@@ -275,6 +312,7 @@ class Preprocessor:
             "price_log_mean": self.price_log_mean,
             "price_log_std": self.price_log_std,
             "bin_edges": self.bin_edges,
+            "tree_bin_edges": self.tree_bin_edges,
         }
 
     @classmethod
@@ -291,11 +329,24 @@ class Preprocessor:
                 f"{STATE_FORMAT_VERSION}); rerun the encode_scale stage with this version"
             )
         names = [name for name in cls.__dataclass_fields__]
-        optional = {"bin_edges"}
+        optional = {"bin_edges", "tree_bin_edges"}
         missing = [name for name in names if name not in state and name not in optional]
         if missing:
             raise ModelDirError(f"{source}: missing field(s) {', '.join(missing)}")
         return cls(**{name: state[name] for name in names if name in state})
+
+
+def _tree_thresholds(values: np.ndarray, target: np.ndarray, classify: bool) -> list[float]:
+    """Split thresholds of a small decision tree that predicts `target` from `values` alone."""
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    model = DecisionTreeClassifier if classify else DecisionTreeRegressor
+    tree = model(
+        max_leaf_nodes=TREE_MAX_LEAVES, min_samples_leaf=TREE_MIN_LEAF_ROWS, random_state=0
+    )
+    tree.fit(values.reshape(-1, 1), target)
+    splits = tree.tree_.feature >= 0
+    return [float(threshold) for threshold in tree.tree_.threshold[splits]]
 
 
 def _count(counts: dict[str, int], column: str, count: int) -> None:

@@ -20,14 +20,19 @@ LOSS_KEYS = ("loss", "loss_price", "loss_category")
 class MultiTaskModule(pl.LightningModule):
     """Price regression and HouseCategory classification with one shared network.
 
-    Batches are tuples (numeric, codes, price_target, category). Training losses are summed on
-    the device during the epoch and logged once at its end, because a `self.log` call per step
-    costs more than a step of this small network.
+    Mini-batches are tuples (numeric, codes, price_target, category). One Lightning training
+    step is one epoch: it receives the epoch's mini-batches (see `training.EpochOfBatches`) and
+    takes one optimizer step per mini-batch itself (manual optimization). Lightning's hooks,
+    closure and loop bookkeeping then run once per epoch rather than once per mini-batch, which
+    for a network this small costs more than the mini-batch's math. Early stopping,
+    checkpointing and logging stay per epoch. Training losses are summed during the
+    epoch and logged once at its end.
     """
 
     def __init__(self, config: dict[str, Any], n_numeric: int, cardinalities: list[int]) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.automatic_optimization = False
         self.config = TrainConfig.from_dict(config)
         self.net = MultiTaskNet(
             n_numeric=n_numeric,
@@ -67,7 +72,27 @@ class MultiTaskModule(pl.LightningModule):
         )
         return torch.stack((total, loss_price, loss_category))
 
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+    def training_step(
+        self, batches: list[tuple[torch.Tensor, ...]], batch_idx: int
+    ) -> torch.Tensor:
+        """Take one optimizer step per mini-batch of the epoch; return the last batch's loss.
+
+        It steps the bare torch optimizer and calls `backward` directly: Lightning's optimizer
+        wrapper and `manual_backward` would run several hooks per mini-batch, about a tenth of
+        the training time here. So no per-batch hook runs (callbacks see epochs only) and
+        `trainer.global_step` stays 0; every callback the stages use works per epoch.
+        """
+        optimizer = self.optimizers(use_pl_optimizer=False)
+        loss = torch.zeros(())
+        for batch in batches:
+            optimizer.zero_grad()
+            loss = self.batch_loss(batch)
+            loss.backward()
+            optimizer.step()
+        return loss.detach()
+
+    def batch_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Return the training loss of one mini-batch and add its losses to the epoch's sums."""
         losses = self._shared_step(batch)
         rows = batch[0].shape[0]
         weighted = losses.detach() * rows
