@@ -33,10 +33,9 @@ STATE_FORMAT_VERSION = 1
 # Quantile bins per numeric input for the piecewise-linear encoding.
 DEFAULT_QUANTILE_BINS = 32
 
-# Target-aware bins (Gorishniy, Rubachev and Babenko, "On Embeddings for Numerical Features in
-# Tabular Deep Learning", NeurIPS 2022): per numeric input, the split thresholds of a decision
-# tree on that input alone, one tree for HouseCategory and one for log SalePrice. Each tree has
-# at most this many leaves, and each leaf at least TREE_MIN_LEAF_ROWS training rows.
+# Target-aware bins: per numeric input, the split thresholds of a decision tree on that input
+# alone, one tree for HouseCategory and one for log SalePrice. Each tree has at most this many
+# leaves, and each leaf at least TREE_MIN_LEAF_ROWS training rows.
 TREE_MAX_LEAVES = 16
 TREE_MIN_LEAF_ROWS = 5
 
