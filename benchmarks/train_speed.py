@@ -81,7 +81,7 @@ class StepLosses(pl.Callback):
 
         def recorded(batch):
             loss = compute(batch)
-            self.losses.append(float(loss))
+            self.losses.append(loss.item())
             return loss
 
         pl_module.batch_loss = recorded

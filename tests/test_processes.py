@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from house_multitask.config import TrainConfig, TrainerParams, resolve_processes
-from house_multitask.errors import ParamsError
+from house_multitask.errors import HouseMultitaskError, ParamsError
 from house_multitask.experiment import score_over_seeds, train_ensemble_and_score
 from house_multitask.processes import fork_available, map_in_processes
 from house_multitask.training import configure_torch
@@ -26,6 +26,12 @@ def one_thread() -> None:
 
 def square_with_pid(value: int) -> tuple[int, int]:
     return value * value, os.getpid()
+
+
+def die_on_two(value: int) -> int:
+    if value == 2:
+        os._exit(1)
+    return value
 
 
 def fail_on_three(value: int) -> int:
@@ -62,6 +68,12 @@ def test_map_in_processes_runs_closures() -> None:
 def test_map_in_processes_raises_worker_error() -> None:
     with pytest.raises(ValueError, match="bad item 3"):
         map_in_processes(fail_on_three, [1, 2, 3], processes=2)
+
+
+@needs_fork
+def test_map_in_processes_dead_worker_raises() -> None:
+    with pytest.raises(HouseMultitaskError, match="worker process .* died"):
+        map_in_processes(die_on_two, [1, 2, 3], processes=2)
 
 
 @needs_fork

@@ -2,7 +2,7 @@
 
 The ablation seeds of one variant and the members of the final ensemble do not depend on each
 other, and each trains with one torch thread, so on a machine with several cores they can run
-side by side. Workers are forked, not spawned: a fork inherits the parent's imports (about 3 s
+side by side. Workers are forked, not spawned: a fork inherits the parent's imports (about 4 s
 of torch and Lightning) and its in-memory data, so only the results travel back through a pipe.
 Each task seeds itself, so the results are the same with any number of processes.
 """
@@ -12,9 +12,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 import torch
+
+from house_multitask.errors import HouseMultitaskError
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -41,6 +45,10 @@ def map_in_processes(
     (`training.configure_torch` sets one): a fork of a process whose OpenMP thread pool has run
     can hang in its first parallel operation. An exception raised in a worker is raised here.
     The task's results must be picklable.
+
+    Raises:
+        HouseMultitaskError: a worker process died without raising, for example killed by the
+            kernel when memory ran out.
     """
     global _TASK
     items = list(items)
@@ -59,9 +67,14 @@ def map_in_processes(
     _TASK = task
     try:
         context = multiprocessing.get_context("fork")
-        with context.Pool(workers) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
             logger.info("training %d models in %d processes", len(items), workers)
-            return pool.map(_run_task, items, chunksize=1)
+            return list(pool.map(_run_task, items))
+    except BrokenProcessPool:
+        raise HouseMultitaskError(
+            f"a worker process training one of {len(items)} models died (killed, or out of "
+            "memory); set base.processes: 1 to train them one after another"
+        ) from None
     finally:
         _TASK = None
 

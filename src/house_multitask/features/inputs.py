@@ -96,9 +96,10 @@ def _bins(preprocessor: Preprocessor, config: TrainConfig) -> list[tuple[str, fl
 def piecewise_linear(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """Encode one bin: 0 below `low`, 1 above `high`, linear in between.
 
-    Each training-quantile bin of a numeric input becomes one such feature, so a threshold
-    inside a narrow bin, such as YearBuilt >= 2000, is a large step in that feature instead of a
-    step of about 1/140 in the min-max scaled year (Ames houses were built 1872-2010).
+    Each bin of a numeric input (between training quantiles, and for "piecewise_linear_tree"
+    also tree split points) becomes one such feature. So a threshold inside a narrow bin, such
+    as YearBuilt >= 2000, is a large step in that feature instead of a step of about 1/140 in
+    the min-max scaled year (Ames houses were built 1872-2010).
     """
     return np.clip((values - low) / (high - low), 0.0, 1.0)
 
