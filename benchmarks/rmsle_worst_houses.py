@@ -19,10 +19,8 @@ import logging
 import sys
 
 import numpy as np
-import yaml
-from split_seeds import encode_split
+from split_seeds import encode_split, train_setup
 
-from house_multitask.config import FinalParams, TrainConfig
 from house_multitask.data.io import read_parquet
 from house_multitask.experiment import train_ensemble_and_score
 from house_multitask.schema import ID_COLUMN, PRICE_COLUMN
@@ -47,11 +45,7 @@ def main() -> int:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
     configure_torch()
-    with open(args.params, encoding="utf-8") as handle:
-        params = yaml.safe_load(handle)
-    config = TrainConfig.from_dict(params["train"], "train")
-    members = FinalParams.from_dict(params.get("final")).ensemble_size
-    seeds = list(range(config.seed, config.seed + members))
+    params, config, seeds = train_setup(args.params)
     labelled = read_parquet(args.labelled)
     print(f"| split.seed | part | RMSLE | without worst {args.drop} | worst Ids (log error) |")
     print("| ---: | --- | ---: | ---: | --- |")
@@ -70,7 +64,7 @@ def main() -> int:
             )
             print(
                 f"| {split_seed} | {part} | {rmsle(squared):.4f} | "
-                f"{rmsle(squared[order[args.drop:]]):.4f} | {worst} |",
+                f"{rmsle(squared[order[args.drop :]]):.4f} | {worst} |",
                 flush=True,
             )
     return 0

@@ -77,14 +77,33 @@ def default_lr(params: dict, config: TrainConfig) -> tuple[float, str]:
     return config.lr, "train.lr"
 
 
-def encode_split(labelled, params: dict, split_seed: int) -> EncodedData:
-    """Split and encode the labelled table as the split and encode_scale stages do."""
+# Living area above which `encode_split(..., drop_large=True)` leaves training houses out.
+LARGE_HOUSE_AREA = 4000
+
+
+def encode_split(labelled, params: dict, split_seed: int, drop_large: bool = False) -> EncodedData:
+    """Split and encode the labelled table as the split and encode_scale stages do.
+
+    With `drop_large`, training houses with GrLivArea above LARGE_HOUSE_AREA are left out of
+    the training part before the preprocessing is fitted; validation and test keep theirs.
+    """
     split = SplitParams.from_dict({**params["split"], "seed": split_seed})
     parts = split_frame(labelled, split, CATEGORY_COLUMN)
+    if drop_large:
+        train = parts["train"]
+        parts["train"] = train[train["GrLivArea"] <= LARGE_HOUSE_AREA]
     ordinal = params.get("encode_scale", {}).get("ordinal_quality", False)
     preprocessor = Preprocessor.fit(parts["train"], ordinal_quality=ordinal)
     frames = {name: preprocessor.transform(part)[0] for name, part in parts.items()}
     return EncodedData(preprocessor, frames)
+
+
+def train_setup(params_path: str | Path) -> tuple[dict, TrainConfig, list[int]]:
+    """Read params.yaml; return it, its `train` configuration and the ensemble's seeds."""
+    params = yaml.safe_load(Path(params_path).read_text(encoding="utf-8"))
+    config = TrainConfig.from_dict(params["train"], "train")
+    members = FinalParams.from_dict(params.get("final")).ensemble_size
+    return params, config, list(range(config.seed, config.seed + members))
 
 
 def run_split(

@@ -14,8 +14,8 @@ epochs with early stopping effectively off, so that every way runs the same numb
   step, the way most Lightning code is written.
 
 Lever rows then change one thing at a time: of the project path, or of the same module taking
-one Lightning step per mini-batch (automatic optimization), as it did before. Run from the repository root
-after `dvc repro encode_scale`:
+one Lightning step per mini-batch (automatic optimization), as it did before. Run from the
+repository root after `dvc repro encode_scale`:
 
     python benchmarks/train_speed.py            # 100 epochs, 3 repeats per way
     python benchmarks/train_speed.py --epochs 20 --repeats 1
