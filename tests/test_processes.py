@@ -40,7 +40,7 @@ def fail_on_three(value: int) -> int:
     return value
 
 
-def test_map_in_processes_one_process_runs_here() -> None:
+def test_one_process_runs_in_caller() -> None:
     results = map_in_processes(square_with_pid, [1, 2, 3], processes=1)
 
     assert [square for square, _ in results] == [1, 4, 9]
@@ -48,7 +48,7 @@ def test_map_in_processes_one_process_runs_here() -> None:
 
 
 @needs_fork
-def test_map_in_processes_keeps_order_in_workers() -> None:
+def test_workers_keep_item_order() -> None:
     results = map_in_processes(square_with_pid, range(6), processes=2)
 
     assert [square for square, _ in results] == [0, 1, 4, 9, 16, 25]
@@ -56,7 +56,7 @@ def test_map_in_processes_keeps_order_in_workers() -> None:
 
 
 @needs_fork
-def test_map_in_processes_runs_closures() -> None:
+def test_workers_run_closures() -> None:
     offset = 10
 
     results = map_in_processes(lambda value: value + offset, [1, 2], processes=2)
@@ -65,19 +65,19 @@ def test_map_in_processes_runs_closures() -> None:
 
 
 @needs_fork
-def test_map_in_processes_raises_worker_error() -> None:
+def test_worker_error_raised_in_caller() -> None:
     with pytest.raises(ValueError, match="bad item 3"):
         map_in_processes(fail_on_three, [1, 2, 3], processes=2)
 
 
 @needs_fork
-def test_map_in_processes_dead_worker_raises() -> None:
+def test_dead_worker_raises_error() -> None:
     with pytest.raises(HouseMultitaskError, match="worker process .* died"):
         map_in_processes(die_on_two, [1, 2, 3], processes=2)
 
 
 @needs_fork
-def test_score_over_seeds_same_in_two_processes(tmp_path: Path, synthetic_encoded_data) -> None:
+def test_seed_scores_match_across_processes(tmp_path: Path, synthetic_encoded_data) -> None:
     seeds = [0, 1, 2]
 
     alone = score_over_seeds(FAST, synthetic_encoded_data, seeds, "val", processes=1)
@@ -90,7 +90,7 @@ def test_score_over_seeds_same_in_two_processes(tmp_path: Path, synthetic_encode
 
 
 @needs_fork
-def test_ensemble_same_in_two_processes(synthetic_encoded_data) -> None:
+def test_ensemble_matches_across_processes(synthetic_encoded_data) -> None:
     alone = train_ensemble_and_score(FAST, synthetic_encoded_data, "test", [0, 1], processes=1)
     forked = train_ensemble_and_score(FAST, synthetic_encoded_data, "test", [0, 1], processes=2)
 
@@ -100,7 +100,7 @@ def test_ensemble_same_in_two_processes(synthetic_encoded_data) -> None:
             assert torch.equal(tensor, theirs.state_dict()[key]), key
 
 
-def test_map_in_processes_several_threads_runs_here(caplog) -> None:
+def test_several_threads_train_in_caller(caplog) -> None:
     torch.set_num_threads(2)
     try:
         results = map_in_processes(square_with_pid, [1, 2], processes=2)
@@ -108,7 +108,7 @@ def test_map_in_processes_several_threads_runs_here(caplog) -> None:
         torch.set_num_threads(1)
 
     assert {pid for _, pid in results} == {os.getpid()}
-    assert "train one after another" in caplog.text
+    assert "one after another" in caplog.text
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, "2", True])

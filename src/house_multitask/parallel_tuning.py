@@ -1,7 +1,7 @@
 """Local worker processes that run trials of one Optuna study at the same time.
 
 `tune.workers: N` runs N workers on this machine: this process and N - 1 processes forked from
-it (started with "spawn" where fork is missing), each limited to one torch thread, all calling
+it (spawned where forking is not safe), each limited to one torch thread, all calling
 `tuning.run_worker` on the same study. They coordinate only through the study's storage, so
 that storage must accept writes from several processes at once: an Optuna journal file
 (`journal:///path`) or a database server. A shared SQLite file is rejected, because concurrent
@@ -26,7 +26,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from house_multitask.config import TrainConfig, TuneParams
 from house_multitask.errors import ParamsError
-from house_multitask.processes import fork_available
+from house_multitask.processes import fork_is_safe
 
 if TYPE_CHECKING:
     import optuna
@@ -147,10 +147,9 @@ def run_parallel_workers(
     check_concurrent_storage(params)
     others = min(params.workers, n_trials) - 1
     logger.info("starting %d tuning worker process(es) beside this one", others)
-    # A forked worker inherits torch and Lightning already imported (about 3 s a process); it
-    # opens its own storage connection. Forking is safe here: this process runs one torch
-    # thread, and no trial (with its heartbeat thread) has started yet.
-    method = "fork" if fork_available() else "spawn"
+    # A forked worker inherits torch and Lightning already imported (about 4 s a process) and
+    # opens its own storage connection. No trial, and so no heartbeat thread, has started yet.
+    method = "fork" if fork_is_safe() else "spawn"
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=max(others, 1), mp_context=context) as pool:
         futures = [

@@ -35,16 +35,23 @@ def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+def fork_is_safe() -> bool:
+    """Return True when this process can fork workers that will not hang.
+
+    A fork of a process whose OpenMP thread pool has run can hang in its first parallel
+    operation, so torch must use one thread here (`training.configure_torch` sets one).
+    """
+    return fork_available() and torch.get_num_threads() == 1
+
+
 def map_in_processes(
     task: Callable[[Item], Result], items: Iterable[Item], processes: int
 ) -> list[Result]:
     """Return `[task(item) for item in items]`, computed by up to `processes` forked workers.
 
-    With `processes` 1, a single item, or no fork on this platform, the items run one after
-    another in this process. So they do when torch uses more than one thread here
-    (`training.configure_torch` sets one): a fork of a process whose OpenMP thread pool has run
-    can hang in its first parallel operation. An exception raised in a worker is raised here.
-    The task's results must be picklable.
+    With `processes` 1 or a single item, the items run one after another in this process. They
+    also do, with a warning, when forking is not safe (see `fork_is_safe`). An exception raised
+    in a worker is raised here. The task's results must be picklable.
 
     Raises:
         HouseMultitaskError: a worker process died without raising, for example killed by the
@@ -53,15 +60,16 @@ def map_in_processes(
     global _TASK
     items = list(items)
     workers = min(processes, len(items))
-    if workers > 1 and torch.get_num_threads() != 1:
+    if workers > 1 and not fork_is_safe():
         logger.warning(
-            "torch uses %d threads, so the %d models train one after another: forking a "
-            "multi-threaded process can hang; call training.configure_torch() first",
-            torch.get_num_threads(),
+            "training %d models one after another: this platform cannot fork, or torch uses "
+            "%d threads (call training.configure_torch() first to use %d processes)",
             len(items),
+            torch.get_num_threads(),
+            workers,
         )
         workers = 1
-    if workers <= 1 or not fork_available():
+    if workers <= 1:
         return [task(item) for item in items]
 
     _TASK = task
@@ -72,8 +80,8 @@ def map_in_processes(
             return list(pool.map(_run_task, items))
     except BrokenProcessPool:
         raise HouseMultitaskError(
-            f"a worker process training one of {len(items)} models died (killed, or out of "
-            "memory); set base.processes: 1 to train them one after another"
+            f"a worker process training one of {len(items)} models died, killed or out of "
+            "memory: set base.processes: 1 to train them one after another"
         ) from None
     finally:
         _TASK = None
