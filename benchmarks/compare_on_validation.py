@@ -2,10 +2,10 @@
 
 Each variant is a JSON object of `train` keys to override, for example
 '{"quantile": {"numeric_encoding": "piecewise_linear"}, "huber": {"price_loss": "huber"}}'.
-For each `split.seed` the script splits and encodes the labelled table as the pipeline does,
-trains every variant as an ensemble of `final.ensemble_size` networks at `--lr`, and prints its
-validation RMSE, RMSLE, accuracy and macro F1, then the mean of each variant over the splits.
-Only validation parts are scored, so the choice it informs never sees a test house.
+For each `split.seed` the script splits and encodes the labelled table as the pipeline does. It
+trains every variant as an ensemble of `final.ensemble_size` networks at `--lr` and prints its
+validation RMSE, RMSLE, accuracy and macro F1. The last rows hold each variant's mean over the
+splits. Only validation parts are scored, so the choice it informs never sees a test house.
 `--drop-large-houses` leaves the training houses with GrLivArea above 4,000 sq ft out of the
 training part before the preprocessing is fitted. Run from the repository root after
 `dvc repro derive_category`:

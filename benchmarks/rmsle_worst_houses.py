@@ -1,10 +1,10 @@
 """How much of the RMSLE of each split comes from its worst-predicted houses.
 
-For each `split.seed` the script splits and encodes the labelled table as the pipeline does,
+For each `split.seed` the script splits and encodes the labelled table as the pipeline does. It
 trains the `train` configuration of params.yaml as an ensemble of `final.ensemble_size` networks
-at `train.lr` (the set-up of `benchmarks/split_seeds.py`), and prints for the validation and the
-test part the RMSLE, the RMSLE without the `--drop` houses with the largest squared log error,
-and the Ids and log errors (log predicted - log actual) of those houses. It is a diagnosis of
+at `train.lr`, the set-up of `benchmarks/split_seeds.py`. For the validation and the test part it
+prints the RMSLE, the RMSLE without the `--drop` houses with the largest squared log error, and
+the Ids and log errors (log predicted - log actual) of those houses. It is a diagnosis of
 the metric, not a way to choose a model: nothing here feeds back into the configuration.
 Run from the repository root after `dvc repro derive_category`:
 

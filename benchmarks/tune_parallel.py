@@ -126,7 +126,7 @@ def main() -> int:
         f"{rates[args.workers]:.2f}: {speedup:.2f}x (target >= 1.7x with 2)"
     )
     # Pruning stops trials at different epochs with 1 and with several workers, so a trial is
-    # not a fixed amount of work; an epoch of the same network is.
+    # not a fixed amount of work. An epoch of the same network is.
     epoch_rates = {workers: 60 * epochs / wall for workers, (wall, _, epochs) in totals.items()}
     print(
         f"epochs/min: 1 worker {epoch_rates[1]:.1f}, {args.workers} workers "

@@ -42,7 +42,7 @@ def main() -> None:
     # Ensemble members train with seeds base.seed, base.seed + 1, ...
     members = FinalParams.from_dict(params.get("final")).ensemble_size
     seeds = list(range(config.seed, config.seed + members))
-    # Forked members would each start their own devices or strategy processes: only on one CPU.
+    # Fork members only on one CPU device: forked members would each start their own devices.
     processes = resolve_processes(section(params, "base").get("processes", 1))
     if not trainer.runs_in_one_cpu_process():
         processes = 1

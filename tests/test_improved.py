@@ -121,7 +121,7 @@ def test_tree_bin_edges_survive_state_round_trip(synthetic_encoded_data):
     assert Preprocessor.from_dict(state).tree_bin_edges == state["tree_bin_edges"]
 
 
-def test_preprocessor_without_category_has_no_tree_edges():
+def test_no_category_no_tree_edges():
     frame = build_raw_frame(rows_per_class=3).fillna(0)
     assert Preprocessor.fit(frame).tree_bin_edges == {}
 

@@ -10,10 +10,13 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
+from torch.nn import functional
 
 from house_multitask.config import TrainConfig
 from house_multitask.data.io import write_json
 from house_multitask.experiment import EncodedData, score_over_seeds, train_and_score
+from house_multitask.model_dir import build_network
+from house_multitask.models.losses import aggregate_losses, price_loss
 from house_multitask.training import (
     MONITOR,
     InMemoryBatches,
@@ -248,3 +251,49 @@ def test_in_memory_batches_without_shuffle_keep_order() -> None:
     batches = InMemoryBatches([torch.arange(5)], batch_size=2, shuffle=False)
 
     assert [batch[0].tolist() for batch in batches] == [[0, 1], [2, 3], [4]]
+
+
+def plain_loss(net: torch.nn.Module, config: TrainConfig, batch) -> torch.Tensor:
+    numeric, codes, price_target, category = batch
+    price_output, logits = net(numeric, codes)
+    return aggregate_losses(
+        config.aggregation,
+        price_loss(config.price_loss, price_output, price_target),
+        functional.cross_entropy(logits, category),
+        config.price_weight,
+    )
+
+
+def plain_loop_best_weights(data: EncodedData, config: TrainConfig) -> dict[str, torch.Tensor]:
+    """Train with a bare PyTorch loop over the same batches; return the best epoch's weights."""
+    inputs = data.inputs(config)
+    torch.manual_seed(config.seed)
+    net = build_network(
+        config, inputs["train"].numeric.shape[1], data.preprocessor.cardinalities()
+    )
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    batches = InMemoryBatches(inputs["train"].tensors(), config.batch_size, True, config.seed)
+    best_loss, best_state = float("inf"), None
+
+    for _ in range(config.max_epochs):
+        net.train()
+        for batch in batches:
+            optimizer.zero_grad()
+            plain_loss(net, config, batch).backward()
+            optimizer.step()
+
+        net.eval()
+        with torch.no_grad():
+            val_loss = float(plain_loss(net, config, inputs["val"].tensors()))
+        if val_loss < best_loss:
+            best_loss, best_state = val_loss, weights(net)
+    return best_state
+
+
+def test_fit_model_equals_plain_loop(synthetic_encoded_data: EncodedData) -> None:
+    config = TrainConfig(max_epochs=4, patience=10, batch_size=8, lr=0.01, optimizer="adam")
+
+    result = fit(synthetic_encoded_data, config)
+    expected = plain_loop_best_weights(synthetic_encoded_data, config)
+
+    assert same_weights(weights(result.module.net), expected)

@@ -202,9 +202,9 @@ class Preprocessor:
         """Return the quantile edges of each scaled numeric and derived input plus tree splits.
 
         The tree thresholds fall where an input best separates the classes or the prices, such
-        as between RemodelGap 20 and 21 where HouseCategory changes, so the encoding gets an
-        edge at a boundary that the quantiles of a skewed column miss. Keeping the quantile
-        edges as well keeps their resolution where the trees do not split.
+        as between RemodelGap 20 and 21, where HouseCategory changes. There the encoding gets a
+        narrow bin, which the quantiles of a skewed column do not give. The quantile edges stay,
+        so the resolution is kept where the trees do not split.
         """
         scaled, _ = self.transform(train)
         targets = {

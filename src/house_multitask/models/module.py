@@ -75,12 +75,12 @@ class MultiTaskModule(pl.LightningModule):
     def training_step(
         self, batches: list[tuple[torch.Tensor, ...]], batch_idx: int
     ) -> torch.Tensor:
-        """Take one optimizer step per mini-batch of the epoch; return the last batch's loss.
+        """Take one optimizer step per mini-batch of the epoch and return the last batch's loss.
 
-        It steps the bare torch optimizer and calls `backward` directly: Lightning's optimizer
-        wrapper and `manual_backward` would run several hooks per mini-batch, about a tenth of
-        the training time here. So no per-batch hook runs (callbacks see epochs only) and
-        `trainer.global_step` stays 0; every callback the stages use works per epoch.
+        It steps the bare torch optimizer and calls `backward` directly, because Lightning's
+        optimizer wrapper and `manual_backward` run three hooks per mini-batch, which cost about
+        a tenth of the training time in benchmarks/train_speed.py. So callbacks see epochs only,
+        and `trainer.global_step` stays 0. Every callback the stages use works per epoch.
         """
         optimizer = self.optimizers(use_pl_optimizer=False)
         loss = torch.zeros(())
