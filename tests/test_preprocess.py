@@ -19,6 +19,7 @@ from house_multitask.data.split import split_frame
 from house_multitask.errors import DataError, ModelDirError
 from house_multitask.features.preprocess import (
     STATE_FORMAT_VERSION,
+    STOREYS,
     Preprocessor,
     price_to_target,
     target_to_price,
@@ -332,3 +333,58 @@ def test_encode_scale_stage_ignores_val_and_test(
 
 def test_numeric_features_keep_schema_order(train: pd.DataFrame, fitted: Preprocessor) -> None:
     assert fitted.numeric_features == [c for c in NUMERIC_FEATURES if c in train.columns]
+
+
+def unscaled(fitted: Preprocessor, scaled: pd.DataFrame, column: str) -> pd.Series:
+    low, high = fitted.ranges[column]
+    return scaled[column] * (high - low) + low
+
+
+def test_fit_derives_every_input_from_the_schema(fitted: Preprocessor) -> None:
+    assert fitted.derived_features == [
+        "TotalSF",
+        "AgeAtSale",
+        "YearsSinceRemodel",
+        "RemodelGap",
+        "TotalBathrooms",
+        "Storeys",
+    ]
+
+
+def test_transform_derived_inputs_values(train: pd.DataFrame, fitted: Preprocessor) -> None:
+    scaled, _ = fitted.transform(train)
+
+    floors = train["TotalBsmtSF"] + train["1stFlrSF"] + train["2ndFlrSF"]
+    np.testing.assert_allclose(unscaled(fitted, scaled, "TotalSF"), floors)
+    gap = train["YearRemodAdd"] - train["YearBuilt"]
+    np.testing.assert_allclose(unscaled(fitted, scaled, "RemodelGap"), gap)
+    storeys = train["HouseStyle"].map({"1Story": 1.0, "1.5Fin": 1.5, "2Story": 2.0})
+    storeys = storeys.fillna(2.0)  # SLvl and SFoyer
+    np.testing.assert_allclose(unscaled(fitted, scaled, "Storeys"), storeys)
+
+
+def test_storeys_order_the_house_styles() -> None:
+    assert STOREYS["1.5Unf"] == STOREYS["1.5Fin"] < STOREYS["2Story"] < STOREYS["2.5Unf"]
+    assert STOREYS["1Story"] < STOREYS["1.5Fin"]
+
+
+def test_transform_unseen_house_style_storeys(holdout, fitted) -> None:
+    frame = holdout.copy()
+    frame["HouseStyle"] = "3Story"
+
+    scaled, report = fitted.transform(frame)
+
+    mode = STOREYS[fitted.modes["HouseStyle"]]
+    np.testing.assert_allclose(unscaled(fitted, scaled, "Storeys"), mode)
+    assert report.unseen["HouseStyle"] == {"3Story": len(holdout)}
+
+
+def test_fit_house_style_without_storey_count(train, caplog) -> None:
+    frame = train.copy()
+    frame.loc[frame.index[0], "HouseStyle"] = "3Story"
+
+    fitted = Preprocessor.fit(frame)
+
+    assert "Storeys" not in fitted.derived_features
+    assert "TotalSF" in fitted.derived_features
+    assert "3Story" in caplog.text

@@ -39,18 +39,39 @@ DEFAULT_QUANTILE_BINS = 32
 TREE_MAX_LEAVES = 16
 TREE_MIN_LEAF_ROWS = 5
 
-# Inputs widely used on the Ames data, computed after imputation from the columns named here.
+# Storeys of each HouseStyle, read from its description in data_description.txt ("1.5Fin": one
+# and one-half story). Split foyer and split level houses have staggered levels, not whole
+# storeys above each other; they count as 2.
+STOREYS: dict[str, float] = {
+    "1Story": 1.0,
+    "1.5Fin": 1.5,
+    "1.5Unf": 1.5,
+    "2Story": 2.0,
+    "2.5Fin": 2.5,
+    "2.5Unf": 2.5,
+    "SFoyer": 2.0,
+    "SLvl": 2.0,
+}
+
+# Derived inputs, computed after imputation from the columns named here. The first five are
+# widely used on the Ames data. Storeys turns the style names into one ordered number, so that
+# a rare style such as 1.5Unf shares what the network learns from 1.5Fin.
 DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
     "TotalSF": ("TotalBsmtSF", "1stFlrSF", "2ndFlrSF"),
     "AgeAtSale": ("YrSold", "YearBuilt"),
     "YearsSinceRemodel": ("YrSold", "YearRemodAdd"),
     "RemodelGap": ("YearRemodAdd", "YearBuilt"),
     "TotalBathrooms": ("FullBath", "HalfBath", "BsmtFullBath", "BsmtHalfBath"),
+    "Storeys": ("HouseStyle",),
 }
 
 
 def compute_derived_feature(name: str, frame: pd.DataFrame) -> pd.Series:
-    """Compute derived input `name` from imputed numeric columns of `frame`."""
+    """Compute derived input `name` from the imputed columns of `frame`.
+
+    Numeric columns hold numbers and categorical ones their values as strings; a HouseStyle
+    outside STOREYS must have been replaced (by the training mode) before.
+    """
     if name == "TotalSF":
         return frame["TotalBsmtSF"] + frame["1stFlrSF"] + frame["2ndFlrSF"]
     if name == "AgeAtSale":
@@ -62,6 +83,8 @@ def compute_derived_feature(name: str, frame: pd.DataFrame) -> pd.Series:
     if name == "TotalBathrooms":
         half_baths = frame["HalfBath"] + frame["BsmtHalfBath"]
         return frame["FullBath"] + frame["BsmtFullBath"] + 0.5 * half_baths
+    if name == "Storeys":
+        return frame["HouseStyle"].map(STOREYS).astype("float64")
     raise KeyError(name)
 
 
@@ -142,11 +165,7 @@ class Preprocessor:
             column: _vocabulary(train[column].fillna(modes[column]), column, ordinal_quality)
             for column in categorical
         }
-        derived = [
-            name
-            for name, inputs in DERIVED_FEATURES.items()
-            if all(column in numeric for column in inputs)
-        ]
+        derived = _derivable(numeric, categories)
 
         log_price = np.log(train[PRICE_COLUMN].to_numpy(dtype="float64"))
         fitted = cls(
@@ -252,6 +271,7 @@ class Preprocessor:
         """Impute and label-encode predictors and compute derived inputs, without scaling."""
         report = TransformReport()
         columns: dict[str, pd.Series] = {}
+        known_values: dict[str, pd.Series] = {}
 
         for column in self.numeric_features:
             values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
@@ -266,10 +286,14 @@ class Preprocessor:
             if unseen:
                 report.unseen[column] = unseen
             columns[column] = codes
+            # Derived inputs read an unseen value as the training mode.
+            known = values.isin(self.categories[column])
+            known_values[column] = values.where(known, self.modes[column])
 
         encoded = pd.DataFrame(columns, index=frame.index)
+        sources = pd.DataFrame({**columns, **known_values}, index=frame.index)
         for name in self.derived_features:
-            encoded[name] = compute_derived_feature(name, encoded)
+            encoded[name] = compute_derived_feature(name, sources)
         return encoded, report
 
     def _label_codes(self, column: str, values: pd.Series) -> tuple[pd.Series, dict[str, int]]:
@@ -351,6 +375,29 @@ def _tree_thresholds(values: np.ndarray, target: np.ndarray, classify: bool) -> 
 def _count(counts: dict[str, int], column: str, count: int) -> None:
     if count:
         counts[column] = count
+
+
+def _derivable(numeric: list[str], categories: dict[str, list[str]]) -> list[str]:
+    """Return the derived inputs whose source columns are all predictors.
+
+    Storeys also needs a storey count for every training HouseStyle; a style outside STOREYS
+    leaves it out with a warning.
+    """
+    derived = [
+        name
+        for name, inputs in DERIVED_FEATURES.items()
+        if all(column in numeric or column in categories for column in inputs)
+    ]
+    if "Storeys" in derived:
+        unknown = sorted(set(categories["HouseStyle"]) - set(STOREYS))
+        if unknown:
+            logger.warning(
+                "HouseStyle value(s) %s have no storey count in STOREYS; "
+                "the derived input Storeys is left out",
+                ", ".join(unknown),
+            )
+            derived.remove("Storeys")
+    return derived
 
 
 def _mode(values: pd.Series) -> str:
