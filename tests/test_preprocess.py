@@ -358,14 +358,37 @@ def test_transform_derived_inputs_values(train: pd.DataFrame, fitted: Preprocess
     np.testing.assert_allclose(unscaled(fitted, scaled, "TotalSF"), floors)
     gap = train["YearRemodAdd"] - train["YearBuilt"]
     np.testing.assert_allclose(unscaled(fitted, scaled, "RemodelGap"), gap)
-    storeys = train["HouseStyle"].map({"1Story": 1.0, "1.5Fin": 1.5, "2Story": 2.0})
-    storeys = storeys.fillna(2.0)  # SLvl and SFoyer
+    counts = {"1Story": 1.0, "1.5Fin": 1.5, "2Story": 2.0, "SLvl": 2.0, "SFoyer": 2.0}
+    storeys = train["HouseStyle"].map(counts)
+    assert storeys.notna().all()
     np.testing.assert_allclose(unscaled(fitted, scaled, "Storeys"), storeys)
 
 
-def test_storeys_order_the_house_styles() -> None:
-    assert STOREYS["1.5Unf"] == STOREYS["1.5Fin"] < STOREYS["2Story"] < STOREYS["2.5Unf"]
-    assert STOREYS["1Story"] < STOREYS["1.5Fin"]
+def test_storeys_follow_the_data_description() -> None:
+    assert STOREYS == {
+        "1Story": 1.0,
+        "1.5Fin": 1.5,
+        "1.5Unf": 1.5,
+        "2Story": 2.0,
+        "2.5Fin": 2.5,
+        "2.5Unf": 2.5,
+        "SFoyer": 2.0,
+        "SLvl": 2.0,
+    }
+
+
+@pytest.mark.parametrize(("style", "storeys"), [("1.5Unf", 1.5), ("2.5Fin", 2.5)])
+def test_transform_style_absent_from_training_keeps_its_storeys(
+    holdout, fitted: Preprocessor, style: str, storeys: float
+) -> None:
+    assert style not in fitted.categories["HouseStyle"]
+    frame = holdout.copy()
+    frame["HouseStyle"] = style
+
+    scaled, report = fitted.transform(frame)
+
+    np.testing.assert_allclose(unscaled(fitted, scaled, "Storeys"), storeys)
+    assert report.unseen["HouseStyle"] == {style: len(holdout)}
 
 
 def test_transform_unseen_house_style_storeys(holdout, fitted) -> None:

@@ -66,11 +66,11 @@ DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
 }
 
 
-def compute_derived_feature(name: str, frame: pd.DataFrame) -> pd.Series:
+def compute_derived_feature(name: str, frame: pd.DataFrame, modes: dict[str, str]) -> pd.Series:
     """Compute derived input `name` from the imputed columns of `frame`.
 
-    Numeric columns hold numbers and categorical ones their values as strings; a HouseStyle
-    outside STOREYS must have been replaced (by the training mode) before.
+    Numeric columns hold numbers and categorical ones their values as strings. A HouseStyle
+    outside STOREYS gets the storey count of the training mode `modes["HouseStyle"]`.
     """
     if name == "TotalSF":
         return frame["TotalBsmtSF"] + frame["1stFlrSF"] + frame["2ndFlrSF"]
@@ -84,7 +84,8 @@ def compute_derived_feature(name: str, frame: pd.DataFrame) -> pd.Series:
         half_baths = frame["HalfBath"] + frame["BsmtHalfBath"]
         return frame["FullBath"] + frame["BsmtFullBath"] + 0.5 * half_baths
     if name == "Storeys":
-        return frame["HouseStyle"].map(STOREYS).astype("float64")
+        storeys = frame["HouseStyle"].map(STOREYS).astype("float64")
+        return storeys.fillna(STOREYS[modes["HouseStyle"]])
     raise KeyError(name)
 
 
@@ -271,7 +272,7 @@ class Preprocessor:
         """Impute and label-encode predictors and compute derived inputs, without scaling."""
         report = TransformReport()
         columns: dict[str, pd.Series] = {}
-        known_values: dict[str, pd.Series] = {}
+        strings: dict[str, pd.Series] = {}
 
         for column in self.numeric_features:
             values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
@@ -286,14 +287,12 @@ class Preprocessor:
             if unseen:
                 report.unseen[column] = unseen
             columns[column] = codes
-            # Derived inputs read an unseen value as the training mode.
-            known = values.isin(self.categories[column])
-            known_values[column] = values.where(known, self.modes[column])
+            strings[column] = values
 
         encoded = pd.DataFrame(columns, index=frame.index)
-        sources = pd.DataFrame({**columns, **known_values}, index=frame.index)
+        sources = pd.DataFrame({**columns, **strings}, index=frame.index)
         for name in self.derived_features:
-            encoded[name] = compute_derived_feature(name, sources)
+            encoded[name] = compute_derived_feature(name, sources, self.modes)
         return encoded, report
 
     def _label_codes(self, column: str, values: pd.Series) -> tuple[pd.Series, dict[str, int]]:
