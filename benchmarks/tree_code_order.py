@@ -5,8 +5,9 @@ gradient-boosted trees split on those codes as on numbers. For HouseStyle that o
 put the one- and one-and-a-half-storey styles (1.5Fin, 1.5Unf, 1Story) first, which is half of
 the HouseCategory rule. For each `split.seed` the script fits the tree baseline with the
 alphabetical codes and again with `--orders` random orders of the codes of `--column`, the same
-order for every part. Per split it prints the test accuracy with the alphabetical codes and
-the mean, lowest and highest over the random orders. It is a diagnosis of the baseline:
+order for every part. Per split it prints the test accuracy with the alphabetical codes, and
+the mean, lowest and highest over the random orders with the count of orders below 1.0. The
+last row gives the means over the splits. It is a diagnosis of the baseline:
 nothing here chooses a model or a setting. Run from the repository root after
 `dvc repro derive_category`:
 

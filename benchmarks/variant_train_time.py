@@ -2,10 +2,12 @@
 
 Each variant is a JSON object of `train` keys to override, as in compare_on_validation.py. The
 script splits and encodes the labelled table with `--split-seed`, then trains one network of
-`train` and of each variant for `--epochs` epochs (early stopping off) in this process, with one
-torch thread. It repeats that `--rounds` times and prints each run's seconds and its ratio to
-the `train` run of the same round. The load of the machine changes the seconds, so compare the
-ratios. Run from the repository root after `dvc repro derive_category`:
+`train` and of each variant for `--epochs` epochs (early stopping off, lr 0.001) in this
+process, with one torch thread. Each network is then scored on the validation part. The timed
+span includes the trainer's setup and that scoring. It repeats that `--rounds` times and
+prints each run's seconds and its ratio to the `train` run of the same round. The load of the
+machine changes the seconds, so compare the ratios. Run from the repository root after
+`dvc repro derive_category`:
 
     python benchmarks/variant_train_time.py '{"batch32": {"batch_size": 32}}'
 """
