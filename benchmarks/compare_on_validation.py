@@ -6,7 +6,7 @@ For each `split.seed` the script splits and encodes the labelled table as the pi
 trains every variant as an ensemble of `final.ensemble_size` networks at `--lr` and prints its
 validation RMSE, RMSLE, accuracy, macro F1 and class log loss (the mean cross-entropy of the
 ensemble's class probabilities, which still ranks variants when every house is classified
-right). The last rows hold each variant's mean over the splits. Only validation parts are
+right). The last rows contain each variant's mean over the splits. Only validation parts are
 scored, so no test house enters the choice it informs. `--drop-large-houses` leaves the
 training houses with GrLivArea above 4,000 sq ft out of the training part before the
 preprocessing is fitted. Run from the repository root after `dvc repro derive_category`:
@@ -48,7 +48,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def class_log_loss(run: ScoredRun, frame) -> float:
-    """Mean cross-entropy of the predicted class probabilities against the true classes."""
+    """Return the mean cross-entropy of the run's class probabilities against the true classes."""
     probabilities = run.probabilities.to_numpy(dtype="float64")
     probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
     labels = list(range(probabilities.shape[1]))
@@ -56,6 +56,7 @@ def class_log_loss(run: ScoredRun, frame) -> float:
 
 
 def row(split: str, name: str, scores: dict) -> str:
+    """Format one Markdown table row of a variant's scores."""
     return (
         f"| {split} | {name} | {scores['rmse']:,.0f} | {scores['rmsle']:.4f} | "
         f"{scores['accuracy']:.4f} | {scores['f1_macro']:.4f} | {scores['log_loss']:.4f} |"

@@ -35,7 +35,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--column", default="HouseStyle", help="categorical column to reorder")
     parser.add_argument("--orders", type=int, default=20, help="random code orders per split")
     parser.add_argument("--split-seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random orders")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for the code orders")
     parser.add_argument("--labelled", default="data/labelled/train.parquet")
     parser.add_argument("--params", default="params.yaml")
     return parser.parse_args()
@@ -58,6 +58,7 @@ def reorder_codes(data: EncodedData, column: str, order: np.ndarray) -> EncodedD
 
 
 def tree_test_accuracy(data: EncodedData) -> float:
+    """Fit the tree baseline on the training part and return its test accuracy."""
     test = data.frames["test"]
     _, classes = TreeBaseline.fit(data).predict(test)
     return float(np.mean(classes == test[CATEGORY_COLUMN].to_numpy()))

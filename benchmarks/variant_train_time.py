@@ -31,9 +31,9 @@ from house_multitask.training import configure_torch
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", help="JSON object: variant name -> train overrides")
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--split-seed", type=int, default=42)
+    parser.add_argument("--epochs", type=int, default=100, help="epochs per network")
+    parser.add_argument("--rounds", type=int, default=2, help="times every variant is timed")
+    parser.add_argument("--split-seed", type=int, default=42, help="split to train on")
     parser.add_argument("--labelled", default="data/labelled/train.parquet")
     parser.add_argument("--params", default="params.yaml")
     return parser.parse_args()

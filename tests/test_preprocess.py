@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -340,7 +341,7 @@ def unscaled(fitted: Preprocessor, scaled: pd.DataFrame, column: str) -> pd.Seri
     return scaled[column] * (high - low) + low
 
 
-def test_fit_derives_every_input_from_the_schema(fitted: Preprocessor) -> None:
+def test_fit_lists_derived_inputs(fitted: Preprocessor) -> None:
     assert fitted.derived_features == [
         "TotalSF",
         "AgeAtSale",
@@ -364,21 +365,27 @@ def test_transform_derived_inputs_values(train: pd.DataFrame, fitted: Preprocess
     np.testing.assert_allclose(unscaled(fitted, scaled, "Storeys"), storeys)
 
 
-def test_storeys_follow_the_data_description() -> None:
-    assert STOREYS == {
-        "1Story": 1.0,
-        "1.5Fin": 1.5,
-        "1.5Unf": 1.5,
-        "2Story": 2.0,
-        "2.5Fin": 2.5,
-        "2.5Unf": 2.5,
-        "SFoyer": 2.0,
-        "SLvl": 2.0,
-    }
+def test_storeys_cover_described_styles() -> None:
+    described = {"1Story", "1.5Fin", "1.5Unf", "2Story", "2.5Fin", "2.5Unf", "SFoyer", "SLvl"}
+
+    assert set(STOREYS) == described
+
+
+@pytest.mark.parametrize("style", ["1Story", "1.5Fin", "1.5Unf", "2Story", "2.5Fin", "2.5Unf"])
+def test_storeys_match_style_name(style: str) -> None:
+    # "1.5Fin" is "One and one-half story": the number that starts the name.
+    storeys = float(re.match(r"[0-9.]+", style).group())
+
+    assert STOREYS[style] == storeys
+
+
+@pytest.mark.parametrize("style", ["SFoyer", "SLvl"])
+def test_storeys_split_styles_count_two(style: str) -> None:
+    assert STOREYS[style] == 2.0
 
 
 @pytest.mark.parametrize(("style", "storeys"), [("1.5Unf", 1.5), ("2.5Fin", 2.5)])
-def test_transform_style_absent_from_training_keeps_its_storeys(
+def test_transform_listed_unseen_style_storeys(
     holdout, fitted: Preprocessor, style: str, storeys: float
 ) -> None:
     assert style not in fitted.categories["HouseStyle"]
@@ -391,7 +398,7 @@ def test_transform_style_absent_from_training_keeps_its_storeys(
     assert report.unseen["HouseStyle"] == {style: len(holdout)}
 
 
-def test_transform_unseen_house_style_storeys(holdout, fitted) -> None:
+def test_transform_unlisted_style_storeys(holdout, fitted) -> None:
     frame = holdout.copy()
     frame["HouseStyle"] = "3Story"
 
@@ -402,7 +409,7 @@ def test_transform_unseen_house_style_storeys(holdout, fitted) -> None:
     assert report.unseen["HouseStyle"] == {"3Story": len(holdout)}
 
 
-def test_fit_house_style_without_storey_count(train, caplog) -> None:
+def test_fit_unlisted_style_drops_storeys(train, caplog) -> None:
     frame = train.copy()
     frame.loc[frame.index[0], "HouseStyle"] = "3Story"
 

@@ -39,9 +39,9 @@ DEFAULT_QUANTILE_BINS = 32
 TREE_MAX_LEAVES = 16
 TREE_MIN_LEAF_ROWS = 5
 
-# Storeys of each HouseStyle, read from its description in data_description.txt ("1.5Fin": one
-# and one-half story). Split foyer and split level houses have staggered levels, not whole
-# storeys above each other; they count as 2.
+# Storey count of each HouseStyle, from the style descriptions in data_description.txt ("1.5Fin":
+# one and one-half story). Split foyer and split level houses have staggered levels rather than
+# whole storeys, so they count as 2.
 STOREYS: dict[str, float] = {
     "1Story": 1.0,
     "1.5Fin": 1.5,
@@ -69,8 +69,8 @@ DERIVED_FEATURES: dict[str, tuple[str, ...]] = {
 def compute_derived_feature(name: str, frame: pd.DataFrame, modes: dict[str, str]) -> pd.Series:
     """Compute derived input `name` from the imputed columns of `frame`.
 
-    Numeric columns hold numbers and categorical ones their values as strings. A HouseStyle
-    outside STOREYS gets the storey count of the training mode `modes["HouseStyle"]`.
+    Numeric columns contain numbers and categorical columns their values as strings. A HouseStyle
+    missing from STOREYS gets the storey count of the training mode `modes["HouseStyle"]`.
     """
     if name == "TotalSF":
         return frame["TotalBsmtSF"] + frame["1stFlrSF"] + frame["2ndFlrSF"]
@@ -272,7 +272,7 @@ class Preprocessor:
         """Impute and label-encode predictors and compute derived inputs, without scaling."""
         report = TransformReport()
         columns: dict[str, pd.Series] = {}
-        strings: dict[str, pd.Series] = {}
+        category_values: dict[str, pd.Series] = {}
 
         for column in self.numeric_features:
             values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
@@ -287,10 +287,11 @@ class Preprocessor:
             if unseen:
                 report.unseen[column] = unseen
             columns[column] = codes
-            strings[column] = values
+            category_values[column] = values
 
         encoded = pd.DataFrame(columns, index=frame.index)
-        sources = pd.DataFrame({**columns, **strings}, index=frame.index)
+        # Derived inputs read the category values as strings, not their label codes.
+        sources = pd.DataFrame({**columns, **category_values}, index=frame.index)
         for name in self.derived_features:
             encoded[name] = compute_derived_feature(name, sources, self.modes)
         return encoded, report
@@ -379,8 +380,8 @@ def _count(counts: dict[str, int], column: str, count: int) -> None:
 def _derivable(numeric: list[str], categories: dict[str, list[str]]) -> list[str]:
     """Return the derived inputs whose source columns are all predictors.
 
-    Storeys also needs a storey count for every training HouseStyle; a style outside STOREYS
-    leaves it out with a warning.
+    Storeys also needs a storey count for every training HouseStyle, so a style missing from
+    STOREYS leaves it out with a warning.
     """
     derived = [
         name
@@ -391,8 +392,9 @@ def _derivable(numeric: list[str], categories: dict[str, list[str]]) -> list[str
         unknown = sorted(set(categories["HouseStyle"]) - set(STOREYS))
         if unknown:
             logger.warning(
-                "HouseStyle value(s) %s have no storey count in STOREYS; "
-                "the derived input Storeys is left out",
+                "HouseStyle value(s) %s missing from STOREYS in house_multitask/features/"
+                "preprocess.py, so the derived input Storeys is left out. Add their storey "
+                "counts to STOREYS to keep it",
                 ", ".join(unknown),
             )
             derived.remove("Storeys")
