@@ -211,6 +211,50 @@ def experiment_records(node: object) -> list[dict]:
     return found
 
 
+def run_queue(root: Path, env: dict[str, str], workers: int, timeout: float = 600.0) -> None:
+    """Run the queued experiments as the README does: `dvc queue start`, then poll the status.
+
+    The test waits for the tasks, not for the workers to exit. A DVC queue worker can stay alive
+    after its last task (an open DVC bug), and `dvc exp run --run-all` then waits until its
+    timeout. So the workers left over are stopped here.
+    """
+    run(["dvc", "queue", "start", "-j", str(workers)], root, env)
+    deadline = time.monotonic() + timeout
+    status = run(["dvc", "queue", "status"], root, env)
+
+    while "Queued" in status or "Running" in status:
+        if time.monotonic() > deadline:
+            stop_queue_workers(root, env)
+            pytest.fail(f"queued experiments not finished after {timeout:.0f} s:\n{status}")
+        time.sleep(2)
+        status = run(["dvc", "queue", "status"], root, env)
+
+    stop_queue_workers(root, env)
+
+
+def stop_queue_workers(root: Path, env: dict[str, str]) -> None:
+    """Ask the queue workers to stop, then kill any that is still alive after 10 seconds."""
+    run(["dvc", "queue", "stop"], root, env)
+    deadline = time.monotonic() + 10
+    pid_files = list((root / ".dvc/tmp/exps/celery").glob("dvc-exp-worker-*.pid"))
+
+    for pid_file in pid_files:
+        pid = int(pid_file.read_text().strip())
+        while process_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if process_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def process_alive(pid: int) -> bool:
+    """Return whether a process with this pid exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def queued_experiments(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """`dvc exp show --json` records of two queued tune experiments (tune.seed 1 and 2)."""
@@ -223,7 +267,7 @@ def queued_experiments(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
 
     for seed in (1, 2):
         run(["dvc", "exp", "run", "--queue", "-S", f"tune.seed={seed}", "tune"], root, env)
-    run(["dvc", "exp", "run", "--run-all", "-j", "2"], root, env)
+    run_queue(root, env, workers=2)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], root, env))
     return [
         record
