@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import lightning.pytorch as pl
 import numpy as np
 import optuna
 import pandas as pd
@@ -21,7 +22,7 @@ from house_multitask.experiment import (
 from house_multitask.features.inputs import build_inputs, numeric_input_columns, piecewise_linear
 from house_multitask.features.preprocess import Preprocessor, _tree_thresholds
 from house_multitask.models.module import MultiTaskModule
-from house_multitask.training import Predictions, predict
+from house_multitask.training import Predictions, fit_model, predict
 from house_multitask.tuning import best_settings, suggest_settings
 
 TINY = TrainConfig(max_epochs=2, patience=1, batch_size=8)
@@ -41,6 +42,8 @@ OPTIONS = {
     "dropout": {"dropout": 0.2},
     "weight_decay": {"optimizer": "adamw", "weight_decay": 1e-3},
     "wide": {"hidden_sizes": [64, 32], "head_size": 16},
+    "price_skip": {"price_skip": True},
+    "cosine": {"lr_schedule": "cosine"},
 }
 
 
@@ -146,6 +149,64 @@ def test_input_l1_adds_penalty_to_training_loss(synthetic_encoded_data):
         losses[strength] = float(module.batch_loss(inputs.tensors()).detach())
     weights = float(module.net.shared[0].weight.abs().sum())
     assert losses[0.1] == pytest.approx(losses[0.0] + 0.1 * weights, rel=1e-5)
+
+
+def test_input_l1_penalises_price_skip_weights(synthetic_encoded_data):
+    inputs = synthetic_encoded_data.inputs(TINY)["train"]
+    config = replace(TINY, input_l1=0.1, price_skip=True)
+    module = MultiTaskModule(config.to_dict(), inputs.numeric.shape[1], [])
+    shared = float(module.net.shared[0].weight.abs().sum())
+    skip = float(module.net.price_skip.weight.abs().sum())
+    assert float(module._input_penalty()) == pytest.approx(0.1 * (shared + skip), rel=1e-5)
+
+
+def test_price_skip_adds_linear_map_of_inputs(synthetic_encoded_data):
+    inputs = synthetic_encoded_data.inputs(TINY)["train"]
+    torch.manual_seed(0)
+    module = MultiTaskModule(replace(TINY, price_skip=True).to_dict(), inputs.numeric.shape[1], [])
+    net = module.net
+    with torch.no_grad():
+        price, logits = net(inputs.numeric, inputs.codes)
+        deep = net.price_head(net.shared(inputs.numeric)).squeeze(-1)
+        linear = net.price_skip(inputs.numeric).squeeze(-1)
+    assert torch.allclose(price, deep + linear)
+    assert not torch.allclose(linear, torch.zeros_like(linear))
+
+
+def test_price_skip_must_be_boolean():
+    with pytest.raises(ParamsError, match="train.price_skip='yes' must be true or false"):
+        TrainConfig.from_dict({"price_skip": "yes"})
+
+
+class EpochLearningRates(pl.Callback):
+    """Record the learning rate each training epoch starts with."""
+
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ("constant", [0.01] * 4),
+        # 0.01 * (1 + cos(pi * epoch / 4)) / 2 for epochs 0 to 3.
+        ("cosine", [0.01, 0.0085355, 0.005, 0.0014645]),
+    ],
+)
+def test_lr_schedule_sets_learning_rate_per_epoch(synthetic_encoded_data, schedule, expected):
+    config = replace(TINY, lr=0.01, lr_schedule=schedule, max_epochs=4, min_epochs=4, patience=9)
+    inputs = synthetic_encoded_data.inputs(config)
+    rates = EpochLearningRates()
+    fit_model(config, inputs["train"], inputs["val"], [], callbacks=[rates])
+    assert rates.rates == pytest.approx(expected, rel=1e-4)
+
+
+def test_lr_schedule_rejects_unknown_value():
+    with pytest.raises(ParamsError, match="train.lr_schedule='step' is not allowed"):
+        TrainConfig.from_dict({"lr_schedule": "step"})
 
 
 def test_average_predictions_means_members():

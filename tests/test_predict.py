@@ -27,7 +27,13 @@ from house_multitask.data.clean import clean_frame
 from house_multitask.errors import DataError, ModelDirError
 from house_multitask.features.inputs import build_inputs, numeric_input_columns
 from house_multitask.features.preprocess import Preprocessor, target_to_price
-from house_multitask.model_dir import MODEL_FILE, PREPROCESSOR_FILE, save_model_dir
+from house_multitask.model_dir import (
+    MODEL_FILE,
+    PREPROCESSOR_FILE,
+    build_network,
+    load_model_dir,
+    save_model_dir,
+)
 from house_multitask.models.network import MultiTaskNet
 from house_multitask.predict import (
     find_implausible_values,
@@ -53,16 +59,8 @@ def fit_preprocessor() -> Preprocessor:
 
 def make_network(preprocessor: Preprocessor, config: TrainConfig, seed: int) -> MultiTaskNet:
     torch.manual_seed(seed)
-    network = MultiTaskNet(
-        n_numeric=len(numeric_input_columns(preprocessor, config)),
-        cardinalities=preprocessor.cardinalities(),
-        categorical_input=config.categorical_input,
-        hidden_sizes=config.hidden_sizes,
-        head_size=config.head_size,
-        shared_activation=config.shared_activation,
-        head_activation=config.head_activation,
-    )
-    return network.eval()
+    n_numeric = len(numeric_input_columns(preprocessor, config))
+    return build_network(config, n_numeric, preprocessor.cardinalities()).eval()
 
 
 def write_model_dir(directory: Path, config: TrainConfig, seeds: tuple[int, ...]) -> Path:
@@ -792,3 +790,13 @@ def test_cli_subprocess_warning_lines(cli_subprocess):
 @pytest.mark.slow
 def test_cli_subprocess_warning_names_file(cli_subprocess):
     assert all("messy.csv: column" in line for line in cli_subprocess.stderr.splitlines())
+
+
+def test_model_dir_round_trip_keeps_price_skip(tmp_path):
+    config = TrainConfig(price_skip=True)
+    directory = write_model_dir(tmp_path / "model", config, seeds=(0,))
+    loaded = load_model_dir(directory)
+    saved = make_network(loaded.preprocessor, config, seed=0)
+    assert loaded.config.price_skip
+    for name, tensor in saved.state_dict().items():
+        assert torch.equal(loaded.networks[0].state_dict()[name], tensor), name

@@ -16,6 +16,7 @@ from house_multitask.errors import ParamsError
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
 PRICE_LOSSES = ("mse", "l1", "huber")
 AGGREGATIONS = ("sum", "mean", "geometric", "weighted_geometric", "uncertainty")
 PRICE_TARGETS = ("raw", "log_standardized")
@@ -162,6 +163,7 @@ class TrainConfig:
     head_activation: str = "leaky_relu"
     embedding_dim: int = 4
     dropout: float = 0.0
+    price_skip: bool = False
 
     # Losses.
     price_loss: str = "l1"
@@ -171,6 +173,7 @@ class TrainConfig:
     # Optimisation.
     optimizer: str = "adam"
     lr: float = 0.001
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     input_l1: float = 0.0
     batch_size: int = 32
@@ -188,7 +191,8 @@ class TrainConfig:
         _check_choice(f"{section}.price_loss", self.price_loss, PRICE_LOSSES)
         _check_choice(f"{section}.aggregation", self.aggregation, AGGREGATIONS)
         _check_choice(f"{section}.optimizer", self.optimizer, OPTIMIZERS)
-        for name in ("ordinal_quality", "use_derived_features"):
+        _check_choice(f"{section}.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        for name in ("ordinal_quality", "use_derived_features", "price_skip"):
             if not isinstance(getattr(self, name), bool):
                 raise ParamsError(
                     f"{section}.{name}={getattr(self, name)!r} must be true or false"

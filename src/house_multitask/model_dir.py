@@ -259,6 +259,7 @@ def build_network(
         head_activation=config.head_activation,
         embedding_dim=config.embedding_dim,
         dropout=config.dropout,
+        price_skip=config.price_skip,
     )
 
 

@@ -44,6 +44,7 @@ class MultiTaskModule(pl.LightningModule):
             head_activation=self.config.head_activation,
             embedding_dim=self.config.embedding_dim,
             dropout=self.config.dropout,
+            price_skip=self.config.price_skip,
         )
         if self.config.aggregation == "uncertainty":
             self.log_variances = nn.Parameter(torch.zeros(2))
@@ -101,7 +102,7 @@ class MultiTaskModule(pl.LightningModule):
         return losses[0] + self._input_penalty()
 
     def _input_penalty(self) -> torch.Tensor | float:
-        """Return `input_l1` times the L1 norm of the first shared layer's weights.
+        """Return `input_l1` times the L1 norm of the first layer's and price skip's weights.
 
         The penalty drives the weights of uninformative inputs to zero, so the network leans on
         the few columns that decide a target. It is left out of the logged losses, so `val/loss`
@@ -109,9 +110,15 @@ class MultiTaskModule(pl.LightningModule):
         """
         if self.config.input_l1 == 0:
             return 0.0
-        return self.config.input_l1 * self.net.shared[0].weight.abs().sum()
+        weights = self.net.shared[0].weight.abs().sum()
+        if self.net.price_skip is not None:
+            weights = weights + self.net.price_skip.weight.abs().sum()
+        return self.config.input_l1 * weights
 
     def on_train_epoch_end(self) -> None:
+        schedule = self.lr_schedulers()
+        if schedule is not None:
+            schedule.step()
         if self._epoch_sums is None:
             return
         means = self._epoch_sums / self._epoch_rows
@@ -127,14 +134,22 @@ class MultiTaskModule(pl.LightningModule):
         values = {f"{stage}/{key}": value for key, value in zip(LOSS_KEYS, losses, strict=True)}
         self.log_dict(values, on_step=False, on_epoch=True, batch_size=1)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
+        """Return the optimizer, with a cosine decay of its learning rate when selected.
+
+        The cosine schedule falls from `lr` to zero over `max_epochs`; `on_train_epoch_end`
+        steps it, since Lightning leaves schedulers to manual optimization.
+        """
         optimizers = {
             "adam": torch.optim.Adam,
             "adamw": torch.optim.AdamW,
             "rmsprop": torch.optim.RMSprop,
             "sgd": torch.optim.SGD,
         }
-        optimizer = optimizers[self.config.optimizer]
-        return optimizer(
+        optimizer = optimizers[self.config.optimizer](
             self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
         )
+        if self.config.lr_schedule == "constant":
+            return optimizer
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.config.max_epochs)
+        return {"optimizer": optimizer, "lr_scheduler": schedule}

@@ -37,6 +37,8 @@ class MultiTaskNet(nn.Module):
         head_activation: activation inside each head.
         embedding_dim: width of each embedding for "embedding" input.
         dropout: dropout probability after each shared layer.
+        price_skip: add a linear map of the inputs to the price output, beside the layers (a
+            wide-and-deep network).
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class MultiTaskNet(nn.Module):
         head_activation: str,
         embedding_dim: int = 4,
         dropout: float = 0.0,
+        price_skip: bool = False,
     ) -> None:
         super().__init__()
         self.categorical_input = categorical_input
@@ -76,6 +79,7 @@ class MultiTaskNet(nn.Module):
         self.shared = nn.Sequential(*layers)
         self.price_head = self._head(width, head_size, 1, head_activation)
         self.category_head = self._head(width, head_size, N_CATEGORIES, head_activation)
+        self.price_skip = nn.Linear(n_inputs, 1) if price_skip else None
         self.apply(_xavier_init)
 
     @staticmethod
@@ -95,8 +99,12 @@ class MultiTaskNet(nn.Module):
         elif self.categorical_input == "embedding":
             for column, embedding in enumerate(self.embeddings):
                 features.append(embedding(codes[:, column]))
-        hidden = self.shared(torch.cat(features, dim=1))
-        return self.price_head(hidden).squeeze(-1), self.category_head(hidden)
+        inputs = torch.cat(features, dim=1)
+        hidden = self.shared(inputs)
+        price = self.price_head(hidden)
+        if self.price_skip is not None:
+            price = price + self.price_skip(inputs)
+        return price.squeeze(-1), self.category_head(hidden)
 
 
 def _xavier_init(module: nn.Module) -> None:
