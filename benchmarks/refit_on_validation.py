@@ -100,7 +100,7 @@ def concatenate(first: ModelInputs, second: ModelInputs) -> ModelInputs:
 def early_stopping_member(
     config: TrainConfig, inputs: dict[str, ModelInputs], cardinalities: list[int]
 ) -> tuple[Predictions, int]:
-    """Train as `final` does; return the predictions on V and the best epoch's count."""
+    """Train as `final` does; return the predictions on V and the epochs up to the best one."""
     with tempfile.TemporaryDirectory(prefix="refit-") as folder:
         fit = fit_model(
             config, inputs["train"], inputs["val"], cardinalities, checkpoint_dir=folder

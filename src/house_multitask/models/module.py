@@ -137,8 +137,9 @@ class MultiTaskModule(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
         """Return the optimizer, with a cosine decay of its learning rate when selected.
 
-        The cosine schedule falls from `lr` to zero over `max_epochs`; `on_train_epoch_end`
-        steps it, since Lightning leaves schedulers to manual optimization.
+        The cosine schedule falls from `lr` to zero over `max_epochs`. `on_train_epoch_end`
+        steps it once per epoch, because with manual optimization Lightning does not step
+        schedulers.
         """
         optimizers = {
             "adam": torch.optim.Adam,
