@@ -77,12 +77,15 @@ def test_dead_worker_raises_error() -> None:
 
 
 @needs_fork
-def test_seed_scores_match_across_processes(tmp_path: Path, synthetic_encoded_data) -> None:
+@pytest.mark.parametrize("processes", [2, 3])
+def test_seed_scores_match_across_processes(
+    tmp_path: Path, synthetic_encoded_data, processes: int
+) -> None:
     seeds = [0, 1, 2]
 
     alone = score_over_seeds(FAST, synthetic_encoded_data, seeds, "val", processes=1)
     forked = score_over_seeds(
-        FAST, synthetic_encoded_data, seeds, "val", checkpoint_root=tmp_path, processes=2
+        FAST, synthetic_encoded_data, seeds, "val", checkpoint_root=tmp_path, processes=processes
     )
 
     assert forked == alone
@@ -90,9 +93,14 @@ def test_seed_scores_match_across_processes(tmp_path: Path, synthetic_encoded_da
 
 
 @needs_fork
-def test_ensemble_matches_across_processes(synthetic_encoded_data) -> None:
-    alone = train_ensemble_and_score(FAST, synthetic_encoded_data, "test", [0, 1], processes=1)
-    forked = train_ensemble_and_score(FAST, synthetic_encoded_data, "test", [0, 1], processes=2)
+@pytest.mark.parametrize("processes", [2, 3])
+def test_ensemble_matches_across_processes(synthetic_encoded_data, processes: int) -> None:
+    seeds = [0, 1, 2]
+
+    alone = train_ensemble_and_score(FAST, synthetic_encoded_data, "test", seeds, processes=1)
+    forked = train_ensemble_and_score(
+        FAST, synthetic_encoded_data, "test", seeds, processes=processes
+    )
 
     assert forked.metrics == alone.metrics
     for mine, theirs in zip(alone.networks, forked.networks, strict=True):
